@@ -1,0 +1,67 @@
+# Development loop for papermerge.backup.  `make help` lists the targets.
+#
+# Everything a target needs is installed by the target itself: system packages (as root, or with
+# sudo), the toolchain in .venv, the Papermerge 2.1.5 host venv (cached in ~/.cache), and the
+# collection made importable from this checkout through .cache/collections.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/.cache/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help system-deps venv collection-link papermerge-venv lint sanity units integration molecule test demo build clean
+
+help:
+	@echo "make demo         back up a throwaway local Papermerge, show the archive, restore it elsewhere"
+	@echo "make test         everything CI runs: lint, sanity, unit, integration and Molecule tests"
+	@echo "make venv         the development toolchain in .venv"
+	@echo "make lint | sanity | units | integration | molecule | build"
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+$(BIN)/.ready: requirements-dev.txt constraints-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
+	touch $@
+
+venv: $(BIN)/.ready collection-link
+
+# The collection loads from the checkout: ansible_collections/papermerge/backup points back here.
+collection-link:
+	@mkdir -p $(COLLECTIONS)/ansible_collections/papermerge
+	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/papermerge/backup
+
+papermerge-venv:
+	@bash tests/support/build_papermerge_venv.sh >/dev/null
+
+lint: venv
+	$(BIN)/ansible-lint --profile production
+	$(BIN)/antsibull-changelog lint
+
+sanity: venv
+	bash scripts/ansible-test-sanity.sh
+
+units: venv
+	$(BIN)/python -m pytest tests/unit
+
+integration: venv system-deps papermerge-venv
+	$(BIN)/python -m pytest tests/integration
+
+molecule: venv system-deps papermerge-venv
+	bash scripts/molecule-all.sh
+
+test: system-deps venv lint sanity units integration molecule
+	@echo "all test stages passed"
+
+demo: system-deps venv papermerge-venv
+	bash demo/run.sh
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path .cache/build .
+
+clean:
+	rm -rf .cache .venv tests/output
