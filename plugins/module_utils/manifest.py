@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: papermerge.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The manifest member papermerge_backup adds to its archives, so an archive can be verified on its own.
+
+It is the LAST member of the archive (the checksums are known only once every file has been written) and
+is named MANIFEST_NAME. Shape (format_version 1)::
+
+    {
+      "format": "papermerge.backup",
+      "format_version": 1,
+      "collection_version": "0.1.0",
+      "papermerge_version": "2.1.5",
+      "created": "2026-11-26T02:00:00Z",          # UTC
+      "engine": "sqlite" | "postgresql",
+      "migrations": {"core": ["0001_initial", ...], ...},   # applied migrations of the source database
+      "counts": {"users": 2, "folders": 9, "documents": 12, "versions": 14, "pages": 30, "tags": 4,
+                 "files": 130, "bytes": 123456},
+      "fingerprint": "<sha256 hex of the instance content, see backup.py>",
+      "members": {"backup.json": {"size": 1234, "sha256": "..."}, "docs/user_.../x.pdf": {...}, ...},
+      "symlinks": {"<username>/.home/x.pdf": "../../docs/user_.../v1/x.pdf", ...}
+    }
+
+members lists every regular-file member (backup.json included, the manifest itself excluded).
+Archives made by Papermerge's own `manage.py backup` have no manifest.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+
+MANIFEST_NAME = "papermerge-backup-manifest.json"
+FORMAT = "papermerge.backup"
+FORMAT_VERSION = 1
+# Keep equal to galaxy.yml's version (tests/unit checks it): modules cannot read galaxy.yml on the host.
+COLLECTION_VERSION = "0.1.0"
+REQUIRED_KEYS = ("format_version", "papermerge_version", "created", "engine", "counts", "members")
+CHUNK_SIZE = 1024 * 1024
+
+
+def build(papermerge_version, created, engine, migrations, counts, members, symlinks=None, fingerprint=None):
+    """The manifest as UTF-8 JSON bytes. created: UTC string 'YYYY-MM-DDTHH:MM:SSZ'."""
+    document = dict(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        collection_version=COLLECTION_VERSION,
+        papermerge_version=papermerge_version,
+        created=created,
+        engine=engine,
+        migrations=migrations,
+        counts=counts,
+        fingerprint=fingerprint,
+        members=members,
+        symlinks=symlinks or {},
+    )
+    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def parse(data):
+    """Parse and check manifest bytes; returns the dict. Raises PapermergeBackupError when unusable."""
+    try:
+        document = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PapermergeBackupError("the archive's %s is not valid JSON: %s" % (MANIFEST_NAME, error))
+    if not isinstance(document, dict):
+        raise PapermergeBackupError("the archive's %s is not a JSON object" % MANIFEST_NAME)
+    missing = [key for key in REQUIRED_KEYS if key not in document]
+    if missing:
+        raise PapermergeBackupError("the archive's %s lacks %s" % (MANIFEST_NAME, ", ".join(missing)))
+    version = document["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise PapermergeBackupError(
+            "the archive's manifest has format version %r, this collection (%s) reads up to %d: use a newer "
+            "papermerge.backup collection" % (version, COLLECTION_VERSION, FORMAT_VERSION))
+    if not isinstance(document["members"], dict) or not all(
+            isinstance(v, dict) and "size" in v and "sha256" in v for v in document["members"].values()):
+        raise PapermergeBackupError("the archive's %s has a malformed members list" % MANIFEST_NAME)
+    document.setdefault("symlinks", {})
+    return document
+
+
+def verify_member(manifest, name, size, sha256):
+    """Check one file member's size and sha256 against the manifest; raises naming the member."""
+    expected = manifest["members"].get(name)
+    if expected is None:
+        raise PapermergeBackupError("archive member %s is not listed in the manifest" % name, member=name)
+    if expected["size"] != size or expected["sha256"] != sha256:
+        raise PapermergeBackupError(
+            "archive member %s does not match the manifest (size %s, expected %s; sha256 %s, expected %s): "
+            "the archive is corrupted" % (name, size, expected["size"], sha256, expected["sha256"]), member=name)
+
+
+def missing_members(manifest, seen_names):
+    """Names the manifest lists that were not seen in the archive (sorted)."""
+    seen = set(seen_names)
+    return sorted(name for name in manifest["members"] if name not in seen)
+
+
+def digest_stream(stream, chunk_size=CHUNK_SIZE):
+    """(size, sha256 hex) of a binary stream, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        chunk = stream.read(chunk_size)
+        if not chunk:
+            break
+        size += len(chunk)
+        digest.update(chunk)
+    return size, digest.hexdigest()
