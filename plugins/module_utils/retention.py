@@ -177,7 +177,7 @@ def _select_group(group, policy, now):
 
 def _reasons(newest_first, policy):
     """Return, per archive (newest first), the list of rules keeping it."""
-    reasons = [[] for _ in newest_first]
+    reasons = [[] for dummy in newest_first]
     _apply_within(newest_first, policy, reasons)
     _apply_last(newest_first, policy.counts['keep_last'], reasons)
     for option, name, period_of in _PERIOD_RULES:

@@ -13,7 +13,7 @@ module: papermerge_prune
 short_description: Delete old Papermerge backup archives by a retention policy
 version_added: 0.1.0
 author:
-  - papermerge.backup maintainers
+  - papermerge.backup maintainers (@papermerge)
 description:
   - Applies a retention policy to a directory of archives made by M(papermerge.backup.papermerge_backup) and deletes
     the archives it does not keep, together with the checksum file C(<archive>.sha256) next to each of them.
@@ -88,7 +88,8 @@ options:
         form one group.
       - Names whose C(time) is not a real date are not considered.
     type: str
-    default: '^papermerge-(?P<label>[A-Za-z0-9._-]+)-(?P<time>[0-9]{8}T[0-9]{6}Z)-(?P<version>[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*)?)\.tar\.gz$'
+    default: "^papermerge-(?P<label>[A-Za-z0-9._-]+)-(?P<time>[0-9]{8}T[0-9]{6}Z)-(?P<version>[0-9]+(?:\\.[0-9]+)*\
+      (?:(?:a|b|rc)[0-9]+)?(?:\\.post[0-9]+)?(?:\\.dev[0-9]+)?(?:\\+[A-Za-z0-9]+(?:\\.[A-Za-z0-9]+)*)?)\\.tar\\.gz$"
   label:
     description:
       - Consider only archives with this label; archives of other labels are neither kept nor removed, nor
@@ -108,6 +109,7 @@ attributes:
     description: Reports what would be removed and removes nothing.
   diff_mode:
     support: none
+    description: Deleted files have no diff to show; RV(removed) lists them.
 seealso:
   - module: papermerge.backup.papermerge_backup
   - name: restic forget

@@ -171,3 +171,10 @@ def test_default_label(hostname, label):
 def test_format_time_is_iso_utc_with_z():
     assert format_time(WHEN) == '2026-11-26T02:00:00Z'
     assert format_time(WHEN.astimezone(timezone(timedelta(hours=-5)))) == '2026-11-26T02:00:00Z'
+
+
+def test_papermerge_prune_documents_the_default_pattern_exactly():
+    yaml = pytest.importorskip('yaml')
+    from ansible_collections.papermerge.backup.plugins.modules import papermerge_prune
+    documented = yaml.safe_load(papermerge_prune.DOCUMENTATION)['options']['pattern']['default']
+    assert documented == DEFAULT_PATTERN
