@@ -1,0 +1,385 @@
+# -*- coding: utf-8 -*-
+# Copyright: papermerge.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read a backup archive in one streaming pass, refusing anything doubtful.
+
+Two kinds of archives are accepted: ours (backup.json first, docs/ and sidecars/, per-user folders, our
+manifest last) and those of Papermerge 2.1's own ``manage.py backup`` (per-user folders and files first,
+member names such as ``pages//000001/...``, backup.json last, no manifest).
+
+read_archive() goes through the gzip stream to its end (so every gzip member's CRC and length are checked),
+validates every member as it arrives, hashes every file, and, when given a staging directory, writes the
+files of docs/ and sidecars/ there under their normalised names.  backup.json is spooled to a file so it
+can be parsed after the pass, whichever end of the archive it sits at.  Nothing outside the staging and
+spool directories is ever written: symlinks and directories are checked and recorded, never created.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import gzip
+import hashlib
+import os
+import posixpath
+import tarfile
+import zlib
+
+from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+
+BACKUP_JSON = "backup.json"
+MEDIA_FOLDERS = ("docs", "sidecars")
+CHUNK_SIZE = 1024 * 1024
+MANIFEST_MAX_SIZE = 256 * 1024 * 1024
+
+
+class Member:
+    """One archive member as validated: kind is 'file', 'dir' or 'symlink'; name is normalised."""
+
+    __slots__ = ("name", "raw_name", "kind", "size", "sha256", "mtime", "mode", "linkname", "staged")
+
+    def __init__(self, name, raw_name, kind, size=0, sha256=None, mtime=0, mode=0o644, linkname=None,
+                 staged=None):
+        self.name = name
+        self.raw_name = raw_name
+        self.kind = kind
+        self.size = size
+        self.sha256 = sha256
+        self.mtime = mtime
+        self.mode = mode
+        self.linkname = linkname
+        self.staged = staged
+
+    def __repr__(self):
+        return "Member(%r, %r, size=%r)" % (self.name, self.kind, self.size)
+
+
+class ArchiveContents:
+    """What one pass over an archive found.
+
+    files: {normalised name: Member} for docs/ and sidecars/ files; dirs: set of directory names;
+    symlinks: list of Member; backup_json: path of the spooled backup.json (or None when the archive has
+    none); backup_json_first: whether it came before every file; manifest: parsed manifest dict or None;
+    sha256 / size: of the archive file itself; member_count: members seen.
+    """
+
+    def __init__(self):
+        self.files = {}
+        self.dirs = set()
+        self.symlinks = []
+        self.backup_json = None
+        self.backup_json_size = 0
+        self.backup_json_sha256 = None
+        self.backup_json_first = False
+        self.manifest = None
+        self.manifest_name = None
+        self.sha256 = None
+        self.size = 0
+        self.member_count = 0
+        self.other_members = []
+
+
+def normalize_member_name(raw_name):
+    """The safe, normalised form of a member name, or PapermergeBackupError naming the member.
+
+    Empty and '.' components are dropped (Papermerge's own archives hold 'pages//000001/...', other tar
+    tools write './docs/...'); absolute names, '..' components, backslash-drive names and control
+    characters are refused.
+    """
+    if not isinstance(raw_name, str) or not raw_name:
+        raise _unsafe(raw_name, "the member has no name")
+    if "\x00" in raw_name:
+        raise _unsafe(raw_name, "the name contains a NUL character")
+    if raw_name.startswith("/"):
+        raise _unsafe(raw_name, "absolute member names would write outside the media root")
+    if len(raw_name) > 1 and raw_name[1] == ":" and raw_name[0].isalpha():
+        raise _unsafe(raw_name, "drive-letter names are absolute on Windows")
+    parts = [part for part in raw_name.split("/") if part not in ("", ".")]
+    if any(part == ".." for part in parts):
+        raise _unsafe(raw_name, "'..' components would write outside the media root")
+    if not parts:
+        raise _unsafe(raw_name, "the name is empty once normalised")
+    return "/".join(parts)
+
+
+def _unsafe(raw_name, reason):
+    return PapermergeBackupError(
+        "archive member %r is unsafe: %s. The archive was refused and nothing was written; it is damaged "
+        "or was not made by papermerge_backup or Papermerge's `manage.py backup`" % (raw_name, reason),
+        member=raw_name)
+
+
+def member_kind(info):
+    """'file', 'dir' or 'symlink' for the member types a backup holds; refuse every other type."""
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    if info.issym():
+        return "symlink"
+    if info.islnk():
+        reason = "hard links can point at files outside the archive (link to %r)" % info.linkname
+    elif info.ischr() or info.isblk():
+        reason = "device nodes have no place in a backup"
+    elif info.isfifo():
+        reason = "FIFOs have no place in a backup"
+    else:
+        reason = "member type %r is not a regular file, directory or symlink" % info.type
+    raise _unsafe(info.name, reason)
+
+
+def symlink_target(name, linkname):
+    """The archive-relative name a symlink member points at; refuse targets that leave the archive."""
+    if not linkname or linkname.startswith("/") or "\x00" in linkname:
+        raise _unsafe(name, "symlink target %r is absolute or empty" % (linkname,))
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(name), linkname))
+    if target == ".." or target.startswith("../") or target.startswith("/"):
+        raise _unsafe(name, "symlink target %r points outside the archive" % (linkname,))
+    return target
+
+
+def is_media_name(name):
+    """True for names under docs/ or sidecars/ (the only files a restore puts into the media root)."""
+    return name.split("/", 1)[0] in MEDIA_FOLDERS and "/" in name
+
+
+def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
+    """One pass over the archive at path; returns ArchiveContents or raises PapermergeBackupError.
+
+    stage_dir: when given, every docs/ and sidecars/ file is written below it under its normalised name.
+    spool_dir: where backup.json is spooled (default: stage_dir; one of them is needed to keep it).
+    """
+    contents = ArchiveContents()
+    spool_dir = spool_dir or stage_dir
+    try:
+        raw = open(path, "rb")
+    except (IOError, OSError) as error:
+        raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
+    try:
+        hashing = _HashingReader(raw)
+        try:
+            _read_members(hashing, contents, stage_dir, spool_dir, hash_files)
+        except (EOFError, zlib.error, tarfile.ReadError, gzip.BadGzipFile if hasattr(gzip, "BadGzipFile")
+                else OSError) as error:
+            raise PapermergeBackupError(
+                "archive %s is truncated or corrupt (%s): it cannot be restored; use another copy" % (path, error),
+                archive=path)
+        except OSError as error:
+            raise PapermergeBackupError("cannot read or stage archive %s: %s" % (path, error), archive=path)
+        contents.sha256 = hashing.hexdigest()
+        contents.size = hashing.size
+    finally:
+        raw.close()
+    _check_symlinks(contents)
+    return contents
+
+
+def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
+    gz = gzip.GzipFile(fileobj=hashing, mode="rb")
+    tar = tarfile.open(fileobj=gz, mode="r|")
+    seen_file = False
+    while True:
+        info = tar.next()
+        if info is None:
+            break
+        # Stream mode keeps every TarInfo in tar.members; drop them so memory stays flat.
+        del tar.members[:]
+        contents.member_count += 1
+        name = normalize_member_name(info.name)
+        kind = member_kind(info)
+        if kind == "dir":
+            contents.dirs.add(name)
+        elif kind == "symlink":
+            contents.symlinks.append(Member(name, info.name, "symlink", linkname=info.linkname))
+        elif name == BACKUP_JSON:
+            _spool_backup_json(tar, info, contents, spool_dir, first=not seen_file)
+        elif name == manifest_format.MANIFEST_NAME:
+            _read_manifest(tar, info, contents, name)
+        elif is_media_name(name):
+            seen_file = True
+            _take_file(tar, info, name, contents, stage_dir, hash_files)
+        else:
+            raise _unsafe(info.name, "regular files belong under docs/ or sidecars/ (or are backup.json or "
+                                     "the manifest); this one is neither")
+    # Drain the gzip stream: its CRC and length trailers (one per gzip member) are checked only at the end.
+    while gz.read(CHUNK_SIZE):
+        pass
+    while hashing.read(CHUNK_SIZE):
+        pass
+
+
+def _take_file(tar, info, name, contents, stage_dir, hash_files):
+    if name in contents.files:
+        raise _unsafe(info.name, "a second member has the same name %r" % name)
+    member = Member(name, info.name, "file", size=info.size, mtime=info.mtime, mode=info.mode)
+    source = tar.extractfile(info)
+    digest = hashlib.sha256() if hash_files else None
+    target = None
+    handle = None
+    if stage_dir is not None:
+        target = os.path.join(stage_dir, *name.split("/"))
+        handle = _create_staged(stage_dir, target, info.name)
+    try:
+        while True:
+            chunk = source.read(CHUNK_SIZE)
+            if not chunk:
+                break
+            if digest is not None:
+                digest.update(chunk)
+            if handle is not None:
+                handle.write(chunk)
+    finally:
+        if handle is not None:
+            handle.close()
+    member.sha256 = digest.hexdigest() if digest is not None else None
+    member.staged = target
+    contents.files[name] = member
+
+
+def _create_staged(stage_dir, target, raw_name):
+    directory = os.path.dirname(target)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except (OSError, IOError) as error:
+        # e.g. an earlier member 'docs/a' (a file) and now 'docs/a/b'
+        raise _unsafe(raw_name, "its folder cannot be created (%s)" % error)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except (OSError, IOError) as error:
+        raise _unsafe(raw_name, "it cannot be staged (%s)" % error)
+    return os.fdopen(fd, "wb")
+
+
+def _spool_backup_json(tar, info, contents, spool_dir, first):
+    if contents.backup_json is not None:
+        raise _unsafe(info.name, "the archive holds backup.json twice")
+    source = tar.extractfile(info)
+    digest = hashlib.sha256()
+    if spool_dir is None:
+        raise PapermergeBackupError("internal error: nowhere to spool backup.json")
+    target = os.path.join(spool_dir, ".backup.json")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        while True:
+            chunk = source.read(CHUNK_SIZE)
+            if not chunk:
+                break
+            digest.update(chunk)
+            handle.write(chunk)
+    contents.backup_json = target
+    contents.backup_json_size = info.size
+    contents.backup_json_sha256 = digest.hexdigest()
+    contents.backup_json_first = first
+
+
+def _read_manifest(tar, info, contents, name):
+    if contents.manifest is not None:
+        raise _unsafe(info.name, "the archive holds the manifest twice")
+    if info.size > MANIFEST_MAX_SIZE:
+        raise _unsafe(info.name, "the manifest is implausibly large (%d bytes)" % info.size)
+    try:
+        contents.manifest = manifest_format.parse(tar.extractfile(info).read())
+    except PapermergeBackupError as error:
+        raise PapermergeBackupError("%s: the archive is damaged; use another copy" % error, member=name)
+    contents.manifest_name = name
+
+
+def _check_symlinks(contents):
+    """Symlinks may only live in the per-user folders and point inside the archive.
+
+    They are never created on disk; this check refuses archives built to trick other tools (and us, were
+    we ever to extract them).  Whether their first component is a user's name is checked against
+    backup.json later (check_user_folders), because Papermerge's own archives put backup.json last.
+    """
+    for link in contents.symlinks:
+        if link.name.split("/", 1)[0] in MEDIA_FOLDERS or link.name in (BACKUP_JSON,) or "/" not in link.name:
+            raise _unsafe(link.raw_name, "symlinks are allowed only inside the per-user folders")
+        symlink_target(link.name, link.linkname)
+        for prefix in _prefixes(link.name):
+            if prefix in contents.files:
+                raise _unsafe(link.raw_name, "it sits below the file member %r" % prefix)
+
+
+def check_user_folders(contents, usernames):
+    """Every symlink and directory outside docs/ and sidecars/ must sit in a folder named after a user."""
+    allowed = set(usernames) | set(MEDIA_FOLDERS)
+    for link in contents.symlinks:
+        if link.name.split("/", 1)[0] not in allowed:
+            raise _unsafe(link.raw_name, "symlinks are allowed only inside the per-user folders, and no user "
+                                         "in backup.json is called %r" % link.name.split("/", 1)[0])
+
+
+def _prefixes(name):
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+class _HashingReader:
+    """File wrapper that hashes and counts every byte read, so the archive's sha256 costs no extra pass."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size=-1):
+        data = self.raw.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self):
+        return True
+
+    def hexdigest(self):
+        return self.digest.hexdigest()
+
+
+def verify_manifest(contents):
+    """Check every file member (and backup.json) against the manifest, naming the first that fails.
+
+    Returns False when the archive has no manifest (Papermerge's own archives), True when all matched.
+    """
+    manifest = contents.manifest
+    if manifest is None:
+        return False
+    expected = {}
+    for raw_name, entry in manifest["members"].items():
+        expected[normalize_member_name(raw_name)] = entry
+    normalized = dict(manifest, members=expected)
+    for name in sorted(contents.files):
+        member = contents.files[name]
+        manifest_format.verify_member(normalized, name, member.size, member.sha256)
+    seen = list(contents.files)
+    if contents.backup_json is not None:
+        manifest_format.verify_member(normalized, BACKUP_JSON, contents.backup_json_size,
+                                      contents.backup_json_sha256)
+        seen.append(BACKUP_JSON)
+    missing = manifest_format.missing_members(normalized, seen)
+    if missing:
+        raise PapermergeBackupError(
+            "archive member %s is listed in the manifest but missing from the archive (%d missing in all): "
+            "the archive is incomplete; use another copy" % (missing[0], len(missing)),
+            member=missing[0], missing_members=missing[:20])
+    return True
+
+
+def missing_version_files(contents, backup):
+    """file_path of every document version backup.json names whose file the archive lacks (sorted)."""
+    missing = []
+    for index in range(len(backup.users)):
+        for node in backup.iter_nodes(index):
+            for version in node.get("versions") or []:
+                path = version.get("file_path")
+                if path and _normalized_or_none(path) not in contents.files:
+                    missing.append(path)
+    return sorted(missing)
+
+
+def _normalized_or_none(name):
+    try:
+        return normalize_member_name(name)
+    except PapermergeBackupError:
+        return None
