@@ -36,10 +36,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
-import re
-from collections import namedtuple
 import os
+import re
 import stat
+from collections import namedtuple
 from datetime import timedelta, timezone
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
@@ -84,13 +84,19 @@ def is_zero(duration):
 
 
 def subtract_duration(when, duration):
-    """Return when minus duration: calendar years and months first (clamped to the month's end), then the rest."""
+    """Return when minus duration: calendar years and months first (clamped to the month's end), then the rest.
+
+    Returns None when the result would fall before year 1: no cutoff, everything is within.
+    """
     month_index = when.year * 12 + (when.month - 1) - duration.years * 12 - duration.months
     year, month = divmod(month_index, 12)
     month += 1
-    day = min(when.day, calendar.monthrange(year, month)[1])
-    stepped = when.replace(year=year, month=month, day=day)
-    return stepped - timedelta(weeks=duration.weeks, days=duration.days, hours=duration.hours)
+    try:
+        day = min(when.day, calendar.monthrange(year, month)[1])
+        stepped = when.replace(year=year, month=month, day=day)
+        return stepped - timedelta(weeks=duration.weeks, days=duration.days, hours=duration.hours)
+    except (ValueError, OverflowError):
+        return None
 
 
 class Policy:
@@ -190,7 +196,7 @@ def _apply_within(newest_first, policy, reasons):
         return
     cutoff = subtract_duration(newest_first[0].time, policy.within)
     for index, candidate in enumerate(newest_first):
-        if candidate.time > cutoff:
+        if cutoff is None or candidate.time > cutoff:
             reasons[index].append('within %s' % policy.keep_within)
 
 

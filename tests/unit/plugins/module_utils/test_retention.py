@@ -314,6 +314,12 @@ def test_keep_within_months_clamp_to_the_month_end():
     assert kept_times(candidates, keep_within='1m') == ['2026-03-31 12:00:00', '2026-02-28 12:00:01']
 
 
+@pytest.mark.parametrize('duration', ['3000y', '99999999d', '999999999999h'])
+def test_keep_within_longer_than_the_calendar_keeps_everything(duration):
+    candidates = archives('2026-11-25 02:00:00', '0001-01-01 00:00:00')
+    assert len(kept_times(candidates, keep_within=duration)) == 2
+
+
 def test_keep_within_reason_uses_the_given_text():
     assert reasons_by_time(archives('2026-11-25 02:00:00'), keep_within='1y2m3d4h') == {
         '2026-11-25 02:00:00': ['within 1y2m3d4h']}
