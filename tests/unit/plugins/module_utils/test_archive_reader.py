@@ -1,0 +1,248 @@
+"""archive_reader and backup_json on synthetic archives: hostile names and types, damage, manifests."""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.papermerge.backup.plugins.module_utils import archive_reader, backup_json
+from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+
+USER_ID = '1a606e93-b39c-439a-b8dd-8e981cb4d54b'
+DOC_ID = '2b606e93-b39c-439a-b8dd-8e981cb4d54b'
+PDF = 'docs/user_%s/document_%s/v1/a.pdf' % (USER_ID, DOC_ID)
+SVG = 'sidecars/user_%s/document_%s/v1/pages//000001/000001_ocr.svg' % (USER_ID, DOC_ID)
+
+
+def backup_dict():
+    return {
+        'created': '26.11.2026-02:00:00', 'version': '2.1.5',
+        'users': [{
+            'id': USER_ID, 'username': 'alice', 'password': 'pbkdf2_sha256$x', 'tags': [],
+            'nodes': [
+                {'breadcrumb': '.home/', 'ctype': 'folder', 'title': '.home', 'tags': []},
+                {'breadcrumb': '.inbox/', 'ctype': 'folder', 'title': '.inbox', 'tags': []},
+                {'breadcrumb': '.home/a.pdf', 'ctype': 'document', 'title': 'a.pdf', 'id': DOC_ID, 'tags': [],
+                 'versions': [{'number': 1, 'file_name': 'a.pdf', 'file_path': PDF,
+                               'pages': [{'number': 1, 'text': 'x', 'file_path': SVG}]}]},
+            ]}],
+    }
+
+
+def _file(name, data):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, io.BytesIO(data)
+
+
+def _special(name, kind, linkname=''):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info, None
+
+
+def build(path, members, gz=True):
+    """Write members [(TarInfo, fileobj or None)] as a .tar.gz at path."""
+    with tarfile.open(str(path), 'w:gz' if gz else 'w') as tar:
+        for info, data in members:
+            tar.addfile(info, data)
+    return path
+
+
+def standard_members(backup=None):
+    raw = json.dumps(backup or backup_dict()).encode()
+    return [_file('backup.json', raw), _file(PDF, b'%PDF-1.4 a'), _file(SVG, b'<svg/>'),
+            _special('alice/.home/', tarfile.DIRTYPE),
+            _special('alice/.home/a.pdf', tarfile.SYMTYPE, '../../' + PDF)]
+
+
+def with_manifest(members):
+    entries = {}
+    for info, data in members:
+        if info.isreg():
+            content = data.getvalue()
+            entries[archive_reader.normalize_member_name(info.name)] = {
+                'size': len(content), 'sha256': hashlib.sha256(content).hexdigest()}
+    raw = manifest_format.build('2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {}, entries)
+    return members + [_file(manifest_format.MANIFEST_NAME, raw)]
+
+
+def read(path, tmp_path, stage=True):
+    stage_dir = tmp_path / 'stage'
+    stage_dir.mkdir(exist_ok=True)
+    return archive_reader.read_archive(str(path), stage_dir=str(stage_dir) if stage else None,
+                                       spool_dir=str(stage_dir))
+
+
+@pytest.mark.parametrize('raw, expected', [
+    ('docs/a/b.pdf', 'docs/a/b.pdf'),
+    ('./docs/a', 'docs/a'),
+    ('sidecars/x/pages//000001/000001_ocr.svg', 'sidecars/x/pages/000001/000001_ocr.svg'),
+    ('alice/.home/', 'alice/.home'),
+])
+def test_normalize_member_name_accepts_and_normalises(raw, expected):
+    assert archive_reader.normalize_member_name(raw) == expected
+
+
+@pytest.mark.parametrize('raw', ['/etc/passwd', '../x', 'docs/../../x', 'docs/a/..', 'C:/x', '', './', 'a\x00b'])
+def test_normalize_member_name_refuses_unsafe_names(raw):
+    with pytest.raises(PapermergeBackupError, match='unsafe'):
+        archive_reader.normalize_member_name(raw)
+
+
+def test_reads_papermerge_style_archive_and_stages_files(tmp_path):
+    path = build(tmp_path / 'a.tar.gz', standard_members()[1:] + standard_members()[:1])
+    contents = read(path, tmp_path)
+    assert sorted(contents.files) == sorted([PDF, archive_reader.normalize_member_name(SVG)])
+    staged = contents.files[PDF].staged
+    with open(staged, 'rb') as handle:
+        assert handle.read() == b'%PDF-1.4 a'
+    assert contents.files[PDF].sha256 == hashlib.sha256(b'%PDF-1.4 a').hexdigest()
+    assert contents.backup_json_first is False
+    assert contents.manifest is None
+    assert archive_reader.verify_manifest(contents) is False
+    with open(path, 'rb') as handle:
+        assert contents.sha256 == hashlib.sha256(handle.read()).hexdigest()
+
+
+def test_manifest_is_verified(tmp_path):
+    path = build(tmp_path / 'a.tar.gz', with_manifest(standard_members()))
+    contents = read(path, tmp_path)
+    assert contents.backup_json_first is True
+    assert archive_reader.verify_manifest(contents) is True
+
+
+def test_checksum_mismatch_names_the_member(tmp_path):
+    members = with_manifest(standard_members())
+    members[1] = _file(PDF, b'%PDF-1.4 B')  # same size, other bytes
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    with pytest.raises(PapermergeBackupError, match='does not match the manifest') as error:
+        archive_reader.verify_manifest(contents)
+    assert error.value.details['member'] == PDF
+
+
+def test_member_missing_from_manifest_listing_is_refused(tmp_path):
+    members = with_manifest(standard_members())
+    del members[2]  # the svg
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    with pytest.raises(PapermergeBackupError, match='missing from the archive'):
+        archive_reader.verify_manifest(contents)
+
+
+@pytest.mark.parametrize('member, message', [
+    (_file('/etc/cron.d/evil', b'x'), 'absolute'),
+    (_file('docs/../../evil', b'x'), "'..'"),
+    (_special('docs/link', tarfile.LNKTYPE, '/etc/passwd'), 'hard link'),
+    (_special('docs/dev', tarfile.CHRTYPE), 'device'),
+    (_special('docs/fifo', tarfile.FIFOTYPE), 'FIFO'),
+    (_special('docs/escape', tarfile.SYMTYPE, '/etc'), 'symlinks are allowed only'),
+    (_special('alice/escape', tarfile.SYMTYPE, '../../../etc'), 'outside the archive'),
+    (_special('alice/abs', tarfile.SYMTYPE, '/etc/passwd'), 'absolute'),
+    (_file('alice/notes.txt', b'x'), 'belong under docs/'),
+    (_file(PDF, b'again'), 'same name'),
+])
+def test_hostile_members_are_refused(tmp_path, member, message):
+    path = build(tmp_path / 'a.tar.gz', standard_members() + [member])
+    with pytest.raises(PapermergeBackupError, match=message):
+        read(path, tmp_path)
+
+
+def test_file_through_an_escaping_symlink_is_refused_before_anything_leaves_the_stage(tmp_path):
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    members = standard_members() + [_special('docs/user_x', tarfile.SYMTYPE, str(outside)),
+                                    _file('docs/user_x/evil', b'x')]
+    with pytest.raises(PapermergeBackupError):
+        read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    assert list(outside.iterdir()) == []
+
+
+def test_symlink_outside_user_folders_is_refused_after_backup_json(tmp_path):
+    members = standard_members() + [_special('mallory/x.pdf', tarfile.SYMTYPE, '../' + PDF)]
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    with pytest.raises(PapermergeBackupError, match='no user'):
+        archive_reader.check_user_folders(contents, ['alice'])
+
+
+def test_truncated_archive_is_refused(tmp_path):
+    path = build(tmp_path / 'a.tar.gz', standard_members())
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 30])
+    with pytest.raises(PapermergeBackupError, match='truncated or corrupt'):
+        read(path, tmp_path)
+
+
+def test_flipped_byte_fails_the_gzip_check(tmp_path):
+    path = build(tmp_path / 'a.tar.gz', standard_members())
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xff
+    path.write_bytes(bytes(data))
+    with pytest.raises(PapermergeBackupError, match='truncated or corrupt'):
+        read(path, tmp_path)
+
+
+def test_multi_member_gzip_reads_as_one_stream(tmp_path):
+    plain = tmp_path / 'a.tar'
+    build(plain, standard_members(), gz=False)
+    data = plain.read_bytes()
+    path = tmp_path / 'a.tar.gz'
+    path.write_bytes(gzip.compress(data[:1536]) + gzip.compress(data[1536:]))
+    contents = read(path, tmp_path)
+    assert PDF in contents.files
+
+
+def test_not_gzip_is_refused(tmp_path):
+    path = tmp_path / 'a.tar.gz'
+    path.write_bytes(b'this is not an archive at all' * 20)
+    with pytest.raises(PapermergeBackupError, match='truncated or corrupt'):
+        read(path, tmp_path)
+
+
+def test_backup_json_shape_errors_name_the_place(tmp_path):
+    data = backup_dict()
+    data['users'][0]['nodes'][2]['versions'][0]['number'] = 'one'
+    spool = tmp_path / 'b.json'
+    spool.write_text(json.dumps(data))
+    with pytest.raises(PapermergeBackupError, match=r'users\[0\]\.nodes\[2\]\.versions\[0\]'):
+        backup_json.load(str(spool))
+
+
+@pytest.mark.parametrize('text, message', [
+    ('{"users": [', 'not valid JSON'),
+    ('[]', 'top level'),
+    ('{"created": "x"}', "'users' list"),
+])
+def test_broken_backup_json_is_refused(tmp_path, text, message):
+    spool = tmp_path / 'b.json'
+    spool.write_text(text)
+    with pytest.raises(PapermergeBackupError, match=message):
+        backup_json.load(str(spool))
+
+
+def test_backup_json_counts_and_paths(tmp_path):
+    spool = tmp_path / 'b.json'
+    spool.write_text(json.dumps(backup_dict()))
+    loaded = backup_json.load(str(spool))
+    assert loaded.counts() == dict(users=1, folders=2, documents=1, versions=1, pages=1, tags=0)
+    assert backup_json.parent_path(backup_json.node_path({'breadcrumb': '.home/A/'})) == '.home'
+    assert backup_json.parent_path('.home') is None
+
+
+def test_missing_version_files_are_listed(tmp_path):
+    members = [m for m in standard_members() if m[0].name != PDF]
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    loaded = backup_json.load(contents.backup_json)
+    assert archive_reader.missing_version_files(contents, loaded) == [PDF]
+
+
+def test_check_mode_style_read_stages_nothing(tmp_path):
+    path = build(tmp_path / 'a.tar.gz', standard_members())
+    contents = read(path, tmp_path, stage=False)
+    assert contents.files[PDF].staged is None
+    assert sorted(os.listdir(str(tmp_path / 'stage'))) == ['.backup.json']
