@@ -77,7 +77,8 @@ class ArchiveContents:
         self.sha256 = None
         self.size = 0
         self.member_count = 0
-        self.other_members = []
+        self.current = None
+        self.previous = None
 
 
 def normalize_member_name(raw_name):
@@ -162,9 +163,10 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
             _read_members(hashing, contents, stage_dir, spool_dir, hash_files)
         except (EOFError, zlib.error, tarfile.ReadError, gzip.BadGzipFile if hasattr(gzip, "BadGzipFile")
                 else OSError) as error:
+            where = _position(contents)
             raise PapermergeBackupError(
-                "archive %s is truncated or corrupt (%s): it cannot be restored; use another copy" % (path, error),
-                archive=path)
+                "archive %s is truncated or corrupt%s (%s): it cannot be used; take another copy"
+                % (path, where, error), archive=path, member=contents.current)
         except OSError as error:
             raise PapermergeBackupError("cannot read or stage archive %s: %s" % (path, error), archive=path)
         contents.sha256 = hashing.hexdigest()
@@ -180,12 +182,14 @@ def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
     tar = tarfile.open(fileobj=gz, mode="r|")
     seen_file = False
     while True:
+        contents.previous, contents.current = contents.current or contents.previous, None
         info = tar.next()
         if info is None:
             break
         # Stream mode keeps every TarInfo in tar.members; drop them so memory stays flat.
         del tar.members[:]
         contents.member_count += 1
+        contents.current = info.name
         name = normalize_member_name(info.name)
         kind = member_kind(info)
         if kind == "dir":
@@ -203,10 +207,19 @@ def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
             raise _unsafe(info.name, "regular files belong under docs/ or sidecars/ (or are backup.json or "
                                      "the manifest); this one is neither")
     # Drain the gzip stream: its CRC and length trailers (one per gzip member) are checked only at the end.
+    contents.current = None
     while gz.read(CHUNK_SIZE):
         pass
     while hashing.read(CHUNK_SIZE):
         pass
+
+
+def _position(contents):
+    if contents.current:
+        return " while reading member %s" % contents.current
+    if contents.previous:
+        return " after member %s" % contents.previous
+    return ""
 
 
 def _take_file(tar, info, name, contents, stage_dir, hash_files):

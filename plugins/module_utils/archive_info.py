@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: papermerge.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Describe and verify an archive without an instance (on the host or on the controller).
+
+The archive is always read to its end, so the gzip stream is checked whole (CRC and length of every gzip
+member) and the manifest, which sits last, is found.  With verify, every file is hashed and compared with
+the manifest; archives of Papermerge's own backup have no manifest, so there verification means the gzip
+check plus the consistency of backup.json with the file members, and the result says that checksums were
+not available.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import tempfile
+
+from ansible_collections.papermerge.backup.plugins.module_utils import archive_reader
+from ansible_collections.papermerge.backup.plugins.module_utils import backup_json
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+
+MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
+                         "engine", "migrations", "counts", "fingerprint")
+
+
+def archive_info(path, verify=False):
+    """The result dict of papermerge_archive_info; PapermergeBackupError names the failing member."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(path):
+        raise PapermergeBackupError("archive %s does not exist (or is not a file)" % path, archive=path)
+    spool_dir = tempfile.mkdtemp(prefix=".papermerge-archive-info-")
+    try:
+        contents = archive_reader.read_archive(path, stage_dir=None, spool_dir=spool_dir, hash_files=verify)
+        if contents.backup_json is None:
+            raise PapermergeBackupError(
+                "archive %s has no backup.json member: it is not a Papermerge backup, or it is incomplete" % path,
+                archive=path, member="backup.json")
+        backup = backup_json.load(contents.backup_json)
+        archive_reader.check_user_folders(contents, [user["username"] for user in backup.users])
+        checksums = archive_reader.verify_manifest(contents) if verify else False
+        missing = archive_reader.missing_version_files(contents, backup)
+        if verify and missing and contents.manifest is None:
+            # Papermerge's own backup cannot write an archive without every version file (it reads each one),
+            # so a gap means damage; our backup lists files it could not find in its manifest instead.
+            raise PapermergeBackupError(
+                "archive member %s, named in backup.json, is missing from the archive (%d missing in all): the "
+                "archive is incomplete" % (missing[0], len(missing)), member=missing[0], missing_files=missing[:20])
+        return _result(path, contents, backup, verify, checksums, missing)
+    finally:
+        shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def _result(path, contents, backup, verify, checksums, missing):
+    manifest = contents.manifest
+    counts = backup.counts()
+    counts["files"] = len(contents.files)
+    counts["bytes"] = sum(member.size for member in contents.files.values())
+    notes = []
+    if manifest is None:
+        notes.append("the archive has no manifest (made by Papermerge's own `manage.py backup`): checksums of its "
+                     "members were not available; the gzip stream and backup.json's consistency with the files "
+                     "were checked")
+    if missing:
+        notes.append("%d document version file(s) named in backup.json are not in the archive" % len(missing))
+    return dict(
+        changed=False,
+        path=path,
+        size=contents.size,
+        sha256=contents.sha256,
+        format="papermerge.backup" if manifest is not None else "papermerge",
+        papermerge_version=(manifest or {}).get("papermerge_version") or backup.version,
+        created=(manifest or {}).get("created") or backup.created,
+        counts=counts,
+        manifest=_summary(manifest),
+        verified=bool(verify),
+        checksums_verified=bool(checksums),
+        backup_json_first=contents.backup_json_first,
+        usernames=[user["username"] for user in backup.users],
+        missing_files=missing,
+        notes=notes,
+    )
+
+
+def _summary(manifest):
+    """The manifest without its (possibly huge) member and symlink lists, plus how many there are."""
+    if manifest is None:
+        return None
+    summary = dict((key, manifest.get(key)) for key in MANIFEST_SUMMARY_KEYS if key in manifest)
+    summary["member_count"] = len(manifest.get("members") or {})
+    summary["symlink_count"] = len(manifest.get("symlinks") or {})
+    return summary

@@ -1,0 +1,169 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: papermerge.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: papermerge_archive_info
+short_description: Read and verify a Papermerge backup archive without an instance
+version_added: 0.1.0
+author:
+  - papermerge.backup maintainers (@papermerge)
+description:
+  - Reads an archive made by M(papermerge.backup.papermerge_backup) or by Papermerge 2.1's own C(manage.py backup)
+    and reports the Papermerge version that made it, its creation time, what it holds and its manifest.
+  - Needs no Papermerge instance and writes nothing but a temporary copy of C(backup.json) in the system's
+    temporary directory, removed at the end; it runs on a Papermerge host or on the controller
+    (C(delegate_to: localhost)).
+  - The archive is always read to its end, so a truncated or damaged gzip stream is always detected. Every member
+    name and type is checked as a restore would check it (see M(papermerge.backup.papermerge_restore)).
+  - With O(verify=true), every file member (and C(backup.json)) is hashed and compared with the archive's manifest;
+    the module fails naming the first member that does not match or is missing. Archives of Papermerge's own
+    backup have no manifest; for them verification is the gzip check and the consistency of C(backup.json) with
+    the file members, and RV(checksums_verified) is V(false) with a note saying checksums were not available.
+options:
+  path:
+    description:
+      - Path of the archive (C(.tar.gz)).
+    type: path
+    required: true
+  verify:
+    description:
+      - Hash every member and compare it with the manifest.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything; it runs the same in check mode.
+seealso:
+  - module: papermerge.backup.papermerge_backup
+  - module: papermerge.backup.papermerge_restore
+'''
+
+EXAMPLES = r'''
+- name: Verify the archive that was just fetched to the controller
+  papermerge.backup.papermerge_archive_info:
+    path: /srv/backups/docs01/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+    verify: true
+  delegate_to: localhost
+  register: archive
+
+- name: Refuse archives from a newer Papermerge
+  ansible.builtin.assert:
+    that: archive.papermerge_version is version('2.1.5', '<=')
+    fail_msg: "{{ archive.path }} was made by Papermerge {{ archive.papermerge_version }}"
+'''
+
+RETURN = r'''
+path:
+  description: Absolute path of the archive.
+  returned: success
+  type: str
+  sample: /srv/backups/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+size:
+  description: Size of the archive file in bytes.
+  returned: success
+  type: int
+  sample: 354123456
+sha256:
+  description: SHA-256 of the archive file.
+  returned: success
+  type: str
+  sample: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+format:
+  description: V(papermerge.backup) for archives with our manifest, V(papermerge) for those of Papermerge's own backup.
+  returned: success
+  type: str
+  sample: papermerge.backup
+papermerge_version:
+  description: The Papermerge version that made the archive (manifest, else backup.json).
+  returned: success
+  type: str
+  sample: 2.1.5
+created:
+  description:
+    - When the archive was made. The manifest's UTC time (C(YYYY-MM-DDTHH:MM:SSZ)) or, without a manifest,
+      backup.json's C(created) as Papermerge writes it (C(DD.MM.YYYY-HH:MM:SS), the server's local time).
+  returned: success
+  type: str
+  sample: "2026-11-26T02:00:00Z"
+counts:
+  description: Users, folders, documents, versions, pages and tags in backup.json; file members and their bytes.
+  returned: success
+  type: dict
+  sample: {"users": 2, "folders": 9, "documents": 12, "versions": 14, "pages": 30, "tags": 4, "files": 130,
+           "bytes": 3541234}
+manifest:
+  description: The manifest without its member and symlink lists (their lengths instead); null without a manifest.
+  returned: success
+  type: dict
+  sample: {"format_version": 1, "papermerge_version": "2.1.5", "engine": "sqlite", "member_count": 131}
+verified:
+  description: Whether O(verify) was requested and every check passed (the module fails otherwise).
+  returned: success
+  type: bool
+  sample: true
+checksums_verified:
+  description: Whether every member was checked against manifest checksums (V(false) without a manifest).
+  returned: success
+  type: bool
+  sample: true
+backup_json_first:
+  description: Whether backup.json comes before the files (our archives), so a restore needs one pass.
+  returned: success
+  type: bool
+  sample: true
+usernames:
+  description: The users the archive holds.
+  returned: success
+  type: list
+  elements: str
+  sample: [admin, olga]
+missing_files:
+  description: Document version files backup.json names that the archive does not hold.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+notes:
+  description: Remarks, such as that checksums were not available.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+member:
+  description: The archive member that failed verification.
+  returned: failure caused by a member
+  type: str
+  sample: docs/user_1a60.../document_2b60.../v1/invoice.pdf
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_info import archive_info
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            verify=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = archive_info(module.params['path'], verify=module.params['verify'])
+    except PapermergeBackupError as error:
+        module.fail_json(msg=str(error), **error.details)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
