@@ -5,7 +5,9 @@ Fixture names are a contract other tests code against:
 - ``papermerge_venv`` (session): path of the Papermerge 2.1.5 venv (built once, then cached).
 - ``pg_cluster`` (session): a running ``PostgresCluster`` on 127.0.0.1, stopped at the end.
 - ``make_instance`` (function): factory ``make_instance(engine='sqlite'|'postgresql',
-  migrated=True, seeded=False)`` -> a fresh ``PapermergeInstance`` under the test's tmp_path.
+  migrated=True, seeded=False)`` -> a fresh ``PapermergeInstance`` under the test's tmp_path,
+  yours to change.  Migrated and seeded instances are copies of templates migrated (and
+  seeded) once per session: a copy takes well under a second, migrate + seed several.
 - ``seeded_sqlite`` / ``seeded_postgresql`` (session): seeded instances, READ-ONLY by contract:
   a test that changes one breaks every test after it.  Back them up, render their state; to
   change an instance, make your own with ``make_instance(seeded=True)``.
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from papermerge_host import build_papermerge_venv, create_instance
+from papermerge_host import build_papermerge_venv, clone_instance, create_instance
 from pg_cluster import PostgresCluster
 
 ENGINES = ('sqlite', 'postgresql')
@@ -50,44 +52,77 @@ def pg_cluster():
         cluster.stop()
 
 
-def _new_database(request, engine, base_dir):
-    """None for SQLite (the instance keeps its file under base_dir); a fresh PostgreSQL
+def _database_name(prefix='pm'):
+    worker = os.environ.get('PYTEST_XDIST_WORKER', 'main')
+    return '%s_%s_%d' % (prefix, worker, next(_database_numbers))
+
+
+def _new_database(cluster, engine):
+    """None for SQLite (the instance keeps its file under its base dir); a fresh PostgreSQL
     database with its own owner role otherwise."""
+    if engine not in ENGINES:
+        raise ValueError('engine must be one of %s, not %r' % (ENGINES, engine))
     if engine == 'sqlite':
         return None
-    if engine != 'postgresql':
-        raise ValueError('engine must be one of %s, not %r' % (ENGINES, engine))
-    cluster = request.getfixturevalue('pg_cluster')
-    worker = os.environ.get('PYTEST_XDIST_WORKER', 'main')
-    return cluster.create_database('pm_%s_%d' % (worker, next(_database_numbers)))
+    return cluster.create_database(_database_name())
+
+
+def _cluster_for(request, engine):
+    return request.getfixturevalue('pg_cluster') if engine == 'postgresql' else None
+
+
+@pytest.fixture(scope='session')
+def _instance_templates(tmp_path_factory, papermerge_venv):
+    """template(engine, seeded, cluster) -> an instance migrated (and seeded) once per session
+    and only ever copied."""
+    templates = {}
+
+    def template(engine, seeded, cluster):
+        if (engine, seeded) not in templates:
+            base_dir = tmp_path_factory.mktemp('template-%s-%s' % (
+                engine, 'seeded' if seeded else 'migrated'))
+            templates[(engine, seeded)] = create_instance(
+                base_dir / 'instance', papermerge_venv, _new_database(cluster, engine),
+                seeded=seeded)
+        return templates[(engine, seeded)]
+
+    return template
+
+
+def _copy_of_template(templates, engine, seeded, cluster, base_dir):
+    template = templates(engine, seeded, cluster)
+    database = None
+    if engine == 'postgresql':
+        database = cluster.clone_database(template.database, _database_name())
+    return clone_instance(template, base_dir, database)
 
 
 @pytest.fixture
-def make_instance(request, tmp_path, papermerge_venv):
+def make_instance(request, tmp_path, papermerge_venv, _instance_templates):
     """Factory: make_instance(engine='sqlite', migrated=True, seeded=False)."""
     numbers = itertools.count(1)
 
     def make(engine='sqlite', migrated=True, seeded=False):
         base_dir = tmp_path / ('%s-%d' % (engine, next(numbers)))
-        database = _new_database(request, engine, base_dir)
-        return create_instance(base_dir, papermerge_venv, database, migrated=migrated,
-                               seeded=seeded)
+        cluster = _cluster_for(request, engine)
+        if not (migrated or seeded):
+            return create_instance(base_dir, papermerge_venv, _new_database(cluster, engine),
+                                   migrated=False)
+        return _copy_of_template(_instance_templates, engine, seeded, cluster, base_dir)
 
     return make
 
 
 @pytest.fixture(scope='session')
-def seeded_sqlite(tmp_path_factory, papermerge_venv):
-    base_dir = tmp_path_factory.mktemp('seeded-sqlite')
-    return create_instance(base_dir / 'instance', papermerge_venv, seeded=True)
+def seeded_sqlite(tmp_path_factory, _instance_templates):
+    base_dir = tmp_path_factory.mktemp('seeded-sqlite') / 'instance'
+    return _copy_of_template(_instance_templates, 'sqlite', True, None, base_dir)
 
 
 @pytest.fixture(scope='session')
-def seeded_postgresql(tmp_path_factory, papermerge_venv, pg_cluster):
-    base_dir = tmp_path_factory.mktemp('seeded-postgresql')
-    database = pg_cluster.create_database('pm_seeded_%s'
-                                          % os.environ.get('PYTEST_XDIST_WORKER', 'main'))
-    return create_instance(base_dir / 'instance', papermerge_venv, database, seeded=True)
+def seeded_postgresql(tmp_path_factory, _instance_templates, pg_cluster):
+    base_dir = tmp_path_factory.mktemp('seeded-postgresql') / 'instance'
+    return _copy_of_template(_instance_templates, 'postgresql', True, pg_cluster, base_dir)
 
 
 @pytest.fixture(params=[

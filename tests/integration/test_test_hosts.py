@@ -25,6 +25,8 @@ def test_seeded_users_cover_superuser_non_ascii_and_no_documents(seeded_instance
     assert users['admin']['is_superuser'] and users['admin']['is_staff']
     assert not users['jürgen']['is_superuser'] and users['jürgen']['groups'] == ['Buchhaltung']
     assert users['jürgen']['last_name'] == 'Größmann'
+    assert users['jürgen']['preferences'] == {'localization__timezone': 'Europe/Berlin',
+                                              'ocr__trigger': 'manual'}
     assert _documents_of(state, 'olga') == [] and not users['olga']['is_active']
     for user in users.values():
         assert user['password'].startswith('pbkdf2_sha256$')
@@ -120,10 +122,24 @@ def test_state_comparison_shows_what_differs(make_instance, seeded_sqlite):
     (fresh.media_root / 'docs' / 'stray.txt').write_text('x')
     a, b = seeded_sqlite.state(), fresh.state()
     differences = state_differences(a, b)
-    assert any('text' in line and 'changed' in line for line in differences)
-    assert any('stray.txt' in line for line in differences)
+    assert any('[text]' in line and '"changed"' in line and 'Müller' in line
+               for line in differences), differences
+    assert any(line.startswith('+ files[docs/stray.txt]') for line in differences), differences
     assert 'states differ' in diff_states(a, b)
     assert without_keys(a, {'files', 'counts'}) != without_keys(b, {'files', 'counts'})
+
+
+@pytest.mark.postgresql
+def test_postgresql_copies_are_independent_instances(make_instance, seeded_postgresql):
+    copy = make_instance('postgresql', seeded=True)
+    assert copy.database['name'] != seeded_postgresql.database['name']
+    assert copy.state() == seeded_postgresql.state()
+    copy.manage('shell', '-c', (
+        "from papermerge.core.models import Tag; Tag.objects.filter(name='wichtig').delete()"))
+    assert not any(t['name'] == 'wichtig' for t in copy.state()['tags'])
+    assert any(t['name'] == 'wichtig' for t in seeded_postgresql.state()['tags'])
+    empty = make_instance('postgresql')
+    assert empty.state()['counts']['users'] == 0
 
 
 def test_unmigrated_instance_has_no_tables(make_instance):

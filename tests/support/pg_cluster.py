@@ -168,6 +168,13 @@ class PostgresCluster:
                   % (_ident(name), _ident(owner)))
         return self.database_dict(name, owner, password)
 
+    def clone_database(self, database, name):
+        """Copy ``database`` (a dict from create_database) to a new database ``name`` with the
+        same owner; return its dict.  The source must have no open connections."""
+        self.psql('CREATE DATABASE %s TEMPLATE %s OWNER %s'
+                  % (_ident(name), _ident(database['name']), _ident(database['user'])))
+        return dict(database, name=name)
+
     def drop_database(self, name, owner=None):
         self.psql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % _ident(name))
         if owner:

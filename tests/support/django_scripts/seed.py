@@ -11,9 +11,9 @@ The standard data set exercises what a restore can get wrong: several users (a s
 "jürgen" with a non-ASCII name, "olga" with no documents), folders nested 4+ levels, empty
 folders, documents with up to three versions, one title in two folders, titles with spaces and
 non-ASCII letters, coloured tags on documents and folders, OCR text on pages and versions, a
-group with a permission, and every sidecar kind (svg, jpg, txt, hocr) where Papermerge and its
-OCR plugin write them.  All uuids and timestamps are fixed, so two seeded instances render to
-the same state whatever their database engine.
+group with permissions, user preferences, and every sidecar kind (svg, jpg, txt, hocr) where
+Papermerge and its OCR plugin write them.  All uuids and timestamps are fixed, so two seeded
+instances render to the same state whatever their database engine.
 """
 
 import argparse
@@ -49,7 +49,8 @@ USERS = [
          is_superuser=True, is_staff=True, is_active=True, last_login=moment(900)),
     dict(username='jürgen', email='juergen@example.de', first_name='Jürgen', last_name='Größmann',
          is_superuser=False, is_staff=False, is_active=True, last_login=None,
-         groups=['Buchhaltung']),
+         groups=['Buchhaltung'],
+         preferences={'ocr__trigger': 'manual', 'localization__timezone': 'Europe/Berlin'}),
     dict(username='olga', email='', first_name='Olga', last_name='', is_superuser=False,
          is_staff=False, is_active=False, last_login=None),
 ]
@@ -298,6 +299,7 @@ class Seeder:
 
         username = spec['username']
         groups = spec.pop('groups', [])
+        preferences = spec.pop('preferences', {})
         user = self.m.User(id=fixed_uuid('user', username), date_joined=self.tick(),
                            password=make_password(PASSWORD, salt='seed%s' % len(self.users)),
                            **spec)
@@ -315,6 +317,8 @@ class Seeder:
             self.folders[(username, title)] = folder
         user.save()
         user.groups.set(Group.objects.filter(name__in=groups))
+        for key, value in sorted(preferences.items()):
+            user.preferences[key] = value  # dynamic_preferences stores one row per change
         self.users[username] = user
 
     def create_tag(self, username, spec):

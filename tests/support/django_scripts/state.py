@@ -100,7 +100,18 @@ class StateRenderer:
         state['counts'] = self.counts(state)
         return state
 
+    def preferences(self):
+        """user uuid -> {"section__name": raw value} of the preferences stored for the user."""
+        from dynamic_preferences.users.models import UserPreferenceModel
+
+        stored = {}
+        for row in UserPreferenceModel.objects.all():
+            stored.setdefault(row.instance_id, {})['%s__%s' % (row.section, row.name)] = \
+                row.raw_value
+        return stored
+
     def users(self):
+        preferences = self.preferences()
         users = []
         for user in self.m.User.objects.prefetch_related('groups', 'user_permissions'):
             entry = {
@@ -114,6 +125,7 @@ class StateRenderer:
                 'groups': sorted(g.name for g in user.groups.all()),
                 'user_permissions': sorted('%s.%s' % (p.content_type.app_label, p.codename)
                                            for p in user.user_permissions.all()),
+                'preferences': dict(sorted(preferences.get(user.pk, {}).items())),
             }
             entry.update(self.stamps(user))
             users.append(entry)
