@@ -63,6 +63,9 @@ TABLES = {
     "core_tag": ("id", "bg_color", "fg_color", "description", "pinned", "name", "user_id", "slug"),
     "core_coloredtag": ("id", "object_id", "content_type_id", "tag_id"),
     "django_content_type": ("id", "app_label", "model"),
+    "auth_group": ("id", "name"),
+    "auth_group_permissions": ("id", "group_id", "permission_id"),
+    "auth_permission": ("id", "name", "content_type_id", "codename"),
     "django_migrations": ("id", "app", "name", "applied"),
 }
 

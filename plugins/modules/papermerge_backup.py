@@ -1,0 +1,248 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: papermerge.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: papermerge_backup
+short_description: Back up a Papermerge 2.1 instance into one consistent, streamed archive
+version_added: 0.1.0
+description:
+  - Writes a C(.tar.gz) archive of a Papermerge DMS 2.1 instance in the format Papermerge documents for its
+    C(manage.py backup), so that Papermerge's own C(manage.py restore) and M(papermerge.backup.papermerge_restore)
+    both read it.
+  - The archive holds, in this order, C(backup.json) (users with password hashes, tags, folders, documents,
+    versions and pages, read from one consistent read-only database snapshot), every file of
+    C(<media_root>/docs) and C(<media_root>/sidecars), one folder per user with a directory per folder and a
+    relative symlink per document to its latest version, and a manifest C(papermerge-backup-manifest.json)
+    with the size and sha256 of every file member.
+  - Reads the database directly (SQLite through the standard library, PostgreSQL through psycopg2 or
+    psycopg 3), without importing Django or Papermerge, and streams files in chunks, so memory stays flat.
+  - Compresses on every core, deflating what shrinks (JSON, text sidecars) and only Huffman-coding what is
+    compressed already (PDF, JPEG, PNG, ...), as a multi-member gzip stream that gzip, tar and Papermerge read
+    as one.
+  - The archive is written to a temporary file (mode 0600: it holds password hashes) in the destination
+    directory, fsynced and renamed into place; on any failure nothing is left under the final name.
+    A C(<archive>.sha256) checksum file is written next to it.
+  - Two backups into one directory never interleave, the second waits for the first (O(lock_timeout)).
+  - When nothing changed since the newest archive of the same label, no new archive is written (O(skip_unchanged)).
+author:
+  - papermerge.backup contributors
+extends_documentation_fragment:
+  - papermerge.backup.instance
+options:
+  dest:
+    description:
+      - Where to write the archive.
+      - A directory (an existing one, or a path ending in C(/)) means a generated file name in it,
+        C(papermerge-<label>-<UTC time YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz).
+      - Any other path is the archive's file name; its directory must exist.
+      - The directory must exist; it also receives a lock file C(.papermerge-backup.lock).
+    type: path
+    required: true
+  label:
+    description:
+      - The label in generated file names, so that archives of several hosts can share one directory.
+      - Letters, digits, C(.), C(_) and C(-). Defaults to the host's short name.
+    type: str
+  compression:
+    description:
+      - C(adaptive) deflates JSON and text at O(compression_level) and only Huffman-codes large files of
+        already-compressed types (pdf, jpg, png, tiff, ...), which deflate cannot shrink further.
+      - C(gzip) deflates everything at O(compression_level), as gzip or pigz would.
+      - C(none) stores everything (still a valid C(.tar.gz)).
+    type: str
+    choices: [adaptive, gzip, none]
+    default: adaptive
+  compression_level:
+    description:
+      - zlib level (0-9) for the parts that are deflated. Lower is faster, higher is smaller; 0 stores.
+    type: int
+    default: 6
+  threads:
+    description:
+      - Number of compression threads. Defaults to the number of cores the module may use.
+    type: int
+  skip_unchanged:
+    description:
+      - When the newest archive of this label in O(dest) (or the O(dest) file itself) was made from exactly the
+        data the instance holds now (same database content, same media file names, sizes and times), write
+        nothing and return that archive with C(changed=false) and C(skipped=true).
+    type: bool
+    default: true
+  strict:
+    description:
+      - Fail when the database names document files that are missing from the media root.
+      - Otherwise such files are listed in RV(missing_files) and the archive is written without them.
+    type: bool
+    default: false
+  checksum_file:
+    description:
+      - Write C(<archive>.sha256) (sha256sum format) next to the archive.
+    type: bool
+    default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for another backup writing into the same directory before failing.
+    type: int
+    default: 600
+  papermerge_version:
+    description:
+      - The instance's Papermerge version, recorded in the archive and its name.
+      - By default it is read from the papermerge-core distribution installed in the Python running the module,
+        or from a C(venv) or C(.venv) in or beside O(project_dir). Set it only when neither holds Papermerge.
+    type: str
+notes:
+  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)): it has the
+    PostgreSQL driver and the TOML parser the module needs, and tells the Papermerge version.
+  - Only the instance's database and media root are read; nothing of the instance is written.
+  - Check mode reads the database and the media root, reports counts, whether an archive would be written, and
+    an estimated size, and writes nothing.
+  - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
+    folders, versions and pages; M(papermerge.backup.papermerge_restore) restores them from the same archive.
+seealso:
+  - module: papermerge.backup.papermerge_restore
+  - module: papermerge.backup.papermerge_archive_info
+  - module: papermerge.backup.papermerge_prune
+"""
+
+EXAMPLES = r"""
+- name: Back up the instance into /var/backups/papermerge/ with a generated name
+  papermerge.backup.papermerge_backup:
+    project_dir: /opt/papermerge
+    dest: /var/backups/papermerge/
+  register: backup
+  vars:
+    ansible_python_interpreter: /opt/papermerge/venv/bin/python
+
+- name: Back up an instance configured by environment variables (as in its systemd unit)
+  papermerge.backup.papermerge_backup:
+    project_dir: /srv/papermerge
+    environment:
+      PAPERMERGE__DATABASE__TYPE: postgres
+      PAPERMERGE__DATABASE__HOST: db.internal
+      PAPERMERGE__DATABASE__USER: papermerge
+      PAPERMERGE__MAIN__MEDIA_ROOT: /srv/papermerge-media
+    database:
+      password: "{{ vault_papermerge_db_password }}"
+    dest: /var/backups/papermerge/
+    label: docs01
+    strict: true
+
+- name: Show what a backup would hold, writing nothing
+  papermerge.backup.papermerge_backup:
+    project_dir: /opt/papermerge
+    dest: /var/backups/papermerge/
+  check_mode: true
+  register: plan
+
+- name: Fetch the archive to the controller
+  ansible.builtin.fetch:
+    src: "{{ backup.archive }}"
+    dest: backups/
+    flat: true
+  when: backup is changed
+"""
+
+RETURN = r"""
+archive:
+  description: Path of the archive written, or in check mode the path it would have, or the existing archive
+    kept when nothing changed.
+  returned: success
+  type: str
+  sample: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+sha256:
+  description: sha256 of the archive file.
+  returned: success, except in check mode when an archive would be written
+  type: str
+size:
+  description: Size of the archive file in bytes.
+  returned: success, except in check mode when an archive would be written
+  type: int
+estimated_size:
+  description: Rough size in bytes the archive would have.
+  returned: in check mode, when an archive would be written
+  type: int
+skipped:
+  description: True when no archive was written because the newest one already holds the instance's data.
+  returned: success
+  type: bool
+papermerge_version:
+  description: The instance's Papermerge version, as recorded in the archive.
+  returned: success
+  type: str
+  sample: 2.1.5
+label:
+  description: The label used in generated archive names.
+  returned: success
+  type: str
+counts:
+  description: What the archive holds.
+  returned: success
+  type: dict
+  sample: {users: 3, folders: 21, documents: 9, versions: 14, pages: 23, tags: 6, files: 112, bytes: 381234}
+missing_files:
+  description: Document files the database names but the media root lacks (media-relative paths).
+  returned: success
+  type: list
+  elements: str
+fingerprint:
+  description: sha256 over the instance's content (database rows, media file names, sizes and times); equal
+    fingerprints mean equal content.
+  returned: success
+  type: str
+warnings:
+  description: Things archived differently than one may expect (files skipped because they are not regular
+    files, users or nodes without an entry in the per-user folder tree).
+  returned: success
+  type: list
+  elements: str
+instance:
+  description: The instance as resolved (project_dir, media_root, engine, config_file, config_sources).
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
+
+
+def argument_spec():
+    spec = instance_argument_spec()
+    spec.update(
+        dest=dict(type="path", required=True),
+        label=dict(type="str"),
+        compression=dict(type="str", default="adaptive", choices=["adaptive", "gzip", "none"]),
+        compression_level=dict(type="int", default=6),
+        threads=dict(type="int"),
+        skip_unchanged=dict(type="bool", default=True),
+        strict=dict(type="bool", default=False),
+        checksum_file=dict(type="bool", default=True),
+        lock_timeout=dict(type="int", default=600),
+        papermerge_version=dict(type="str"),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not 0 <= module.params["compression_level"] <= 9:
+        module.fail_json(msg="compression_level must be between 0 and 9, got %d" % module.params["compression_level"])
+    try:
+        result = run_backup(module.params, check_mode=module.check_mode)
+    except PapermergeBackupError as error:
+        module.fail_json(msg=str(error), **error.details)
+    for warning in result.get("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
