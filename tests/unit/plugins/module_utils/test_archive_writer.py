@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+"""The archive writer: a multi-member gzip tar stream that gzip, tarfile and GNU tar read as one."""
+
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_collections.papermerge.backup.plugins.module_utils import archive_writer
+from ansible_collections.papermerge.backup.plugins.module_utils import manifest
+
+
+def write_archive(path, files, compression='adaptive', level=6, threads=2):
+    with open(path, 'wb') as stream:
+        gz = archive_writer.ParallelGzipWriter(stream, level=level, threads=threads,
+                                               comment=archive_writer.FINGERPRINT_PREFIX + 'abc123')
+        tar = archive_writer.TarStreamWriter(gz, compression)
+        digests = {}
+        tar.add_bytes('backup.json', b'{"users": []}', 0)
+        for name, source in files:
+            digests[name] = tar.add_file(name, str(source), source.stat().st_size, 1600000000, 0o644)
+        tar.add_directory('admin/.home', 0)
+        tar.add_symlink('admin/.home/doc', '../../docs/a.pdf', 0)
+        tar.finish()
+        gz.close()
+    return digests
+
+
+@pytest.fixture
+def sources(tmp_path):
+    text = tmp_path / 'page.txt'
+    text.write_text('OCR text of a page. ' * 20000, encoding='utf-8')
+    pdf = tmp_path / 'a.pdf'
+    pdf.write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # several segments, incompressible
+    small = tmp_path / 'small.jpg'
+    small.write_bytes(os.urandom(100))
+    return [('docs/a.pdf', pdf), ('sidecars/page.txt', text), ('sidecars/small.jpg', small)]
+
+
+@pytest.mark.parametrize('compression', ['adaptive', 'gzip', 'none'])
+def test_python_tarfile_reads_every_member(tmp_path, sources, compression):
+    archive = tmp_path / 'a.tar.gz'
+    digests = write_archive(archive, sources, compression)
+    with tarfile.open(str(archive), 'r:gz') as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == ['backup.json', 'docs/a.pdf', 'sidecars/page.txt',
+                                             'sidecars/small.jpg', 'admin/.home', 'admin/.home/doc']
+        for name, source in sources:
+            data = tar.extractfile(name).read()
+            assert data == source.read_bytes()
+            assert hashlib.sha256(data).hexdigest() == digests[name]
+        assert tar.getmember('admin/.home').isdir()
+        assert tar.getmember('admin/.home/doc').linkname == '../../docs/a.pdf'
+
+
+def test_gnu_tar_and_gzip_read_the_multi_member_stream(tmp_path, sources):
+    archive = tmp_path / 'a.tar.gz'
+    write_archive(archive, sources)
+    subprocess.run(['gzip', '-t', str(archive)], check=True)
+    listing = subprocess.run(['tar', 'tzf', str(archive)], check=True, stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout.split()
+    assert listing[0] == 'backup.json'
+    assert 'docs/a.pdf' in listing
+
+
+def test_stream_has_several_gzip_members(tmp_path, sources):
+    archive = tmp_path / 'a.tar.gz'
+    write_archive(archive, sources)
+    assert archive.read_bytes().count(b'\x1f\x8b\x08') >= 3
+
+
+def test_text_is_compressed_and_random_data_is_not_inflated(tmp_path, sources):
+    archive = tmp_path / 'a.tar.gz'
+    write_archive(archive, sources)
+    raw = sum(source.stat().st_size for _, source in sources)
+    size = archive.stat().st_size
+    text_size = sources[1][1].stat().st_size
+    assert size < raw - text_size * 0.9           # the text shrank to (almost) nothing
+    assert size < raw * 1.01                      # the random data did not grow
+
+
+def test_compression_none_stores(tmp_path, sources):
+    archive = tmp_path / 'a.tar.gz'
+    write_archive(archive, sources, compression='none')
+    raw = sum(source.stat().st_size for _, source in sources)
+    assert archive.stat().st_size > raw
+    with gzip.open(str(archive)) as stream:
+        assert len(stream.read()) % tarfile.RECORDSIZE == 0
+
+
+def test_fingerprint_is_read_from_the_first_member(tmp_path, sources):
+    archive = tmp_path / 'a.tar.gz'
+    write_archive(archive, sources)
+    assert archive_writer.read_fingerprint(str(archive)) == 'abc123'
+
+
+def test_fingerprint_of_foreign_files_is_none(tmp_path):
+    plain = tmp_path / 'plain.tar.gz'
+    with gzip.open(str(plain), 'wb') as stream:
+        stream.write(b'x')
+    assert archive_writer.read_fingerprint(str(plain)) is None
+    assert archive_writer.read_fingerprint(str(tmp_path / 'missing')) is None
+
+
+def test_file_that_shrinks_while_read_is_detected(tmp_path):
+    source = tmp_path / 'f.txt'
+    source.write_bytes(b'12345')
+    gz = archive_writer.ParallelGzipWriter(io.BytesIO(), threads=1)
+    tar = archive_writer.TarStreamWriter(gz)
+    with pytest.raises(archive_writer.FileChangedError):
+        tar.add_file('docs/f.txt', str(source), 10, 0, 0o644)
+    gz.abort()
+
+
+def test_manifest_round_trip_and_verification():
+    data = manifest.build('2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {'core': ['0001_initial']},
+                          {'users': 1}, {'backup.json': {'size': 3, 'sha256': 'aa'}}, {'u/x': '../docs/x'}, 'fp')
+    parsed = manifest.parse(data)
+    assert parsed['papermerge_version'] == '2.1.5'
+    assert parsed['collection_version'] == manifest.COLLECTION_VERSION
+    manifest.verify_member(parsed, 'backup.json', 3, 'aa')
+    with pytest.raises(Exception, match='does not match the manifest'):
+        manifest.verify_member(parsed, 'backup.json', 4, 'aa')
+    with pytest.raises(Exception, match='not listed'):
+        manifest.verify_member(parsed, 'docs/y', 1, 'bb')
+    assert manifest.missing_members(parsed, []) == ['backup.json']
+
+
+def test_manifest_from_a_newer_format_is_refused():
+    with pytest.raises(Exception, match='format version'):
+        manifest.parse(b'{"format_version": 99, "papermerge_version": "2.1.5", "created": "", "engine": "",'
+                       b' "counts": {}, "members": {}}')
+
+
+def test_collection_version_matches_galaxy_yml():
+    galaxy = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'galaxy.yml')
+    with open(galaxy) as handle:
+        versions = [line.split(':', 1)[1].strip() for line in handle if line.startswith('version:')]
+    assert versions == [manifest.COLLECTION_VERSION]
