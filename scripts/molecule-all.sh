@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Run `molecule test` for every scenario under extensions/molecule (or only those named on the
+# command line), one after the other, and fail if any of them fails.  Non-interactive: CI=true and
+# no stdin.  The collection loads from this checkout through .cache/collections.
+#
+# Usage: scripts/molecule-all.sh [SCENARIO...]
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$root/.cache/collections}"
+export CI=true
+export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
+hosts_root=${SSH_TEST_HOSTS_DIR:-$root/.cache/molecule-hosts}
+
+[ -x "$root/.venv/bin/molecule" ] || { echo "molecule-all: no .venv: run \`make venv\` first" >&2; exit 1; }
+make --no-print-directory -C "$root" collection-link
+
+# Scenarios are the directories holding a molecule.yml; shared/ (create/destroy) holds none.
+scenarios=("$@")
+if [ ${#scenarios[@]} -eq 0 ]; then
+    while IFS= read -r file; do
+        scenario=${file#extensions/molecule/}
+        scenarios+=("${scenario%/molecule.yml}")
+    done < <(find extensions/molecule -mindepth 2 -name molecule.yml -not -path '*/shared/*' | sort)
+fi
+[ ${#scenarios[@]} -gt 0 ] || { echo "molecule-all: no scenarios under extensions/molecule" >&2; exit 1; }
+
+# Whatever happens to molecule itself, no sshd test host outlives this script.
+stop_hosts() {
+    local scenario
+    for scenario in "${scenarios[@]}"; do
+        bash tests/support/ssh_host/ssh_host.sh stop-all "$hosts_root/${scenario//\//--}" || true
+    done
+}
+trap stop_hosts EXIT
+
+failed=()
+for scenario in "${scenarios[@]}"; do
+    echo "=== molecule test -s $scenario"
+    if molecule test -s "$scenario" </dev/null; then
+        echo "=== $scenario: passed"
+    else
+        echo "=== $scenario: FAILED"
+        failed+=("$scenario")
+    fi
+    stop_hosts
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "molecule-all: ${#failed[@]} of ${#scenarios[@]} scenario(s) failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "molecule-all: all ${#scenarios[@]} scenario(s) passed: ${scenarios[*]}"
