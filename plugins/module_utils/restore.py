@@ -561,8 +561,17 @@ def apply_plan(db, plan, backup, media_root):
             _point_users_at_special_folders(db, plan)
             for member in plan.files:
                 moved.move(member, media_target(media_root, member.name))
-    except BaseException:
+    except BaseException as error:
         moved.undo()
+        if isinstance(error, PapermergeBackupError):
+            raise PapermergeBackupError(
+                "%s. The restore was rolled back: no rows were written and the %d file(s) already moved into the "
+                "media root were removed" % (error, len(moved.files)), **error.details)
+        if isinstance(error, Exception):
+            raise PapermergeBackupError(
+                "the restore failed while writing (%s: %s). It was rolled back: no rows were written and the %d "
+                "file(s) already moved into the media root were removed" % (type(error).__name__, error,
+                                                                           len(moved.files)))
         raise
 
 
