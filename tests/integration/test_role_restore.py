@@ -1,0 +1,99 @@
+"""The restore role against real Papermerge 2.1.5 instances: an archive on the controller is
+uploaded, verified, restored into a host that was never migrated, the search index is rebuilt,
+the instance ends equal to the source, and a second run changes nothing."""
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from papermerge_host import assert_states_equal, without_keys
+from playbook_run import local_inventory, run_playbook
+
+PLAY = [{
+    'name': 'Restore the Papermerge host',
+    'hosts': 'papermerge',
+    'gather_facts': False,
+    'roles': [{'role': 'papermerge.backup.restore'}],
+}]
+
+
+def make_executable(path):
+    # Papermerge's own projects ship manage.py executable, and django_manage runs ./manage.py.
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def inventory_for(instance):
+    return local_inventory(
+        papermerge_project_dir=str(instance.project_dir),
+        papermerge_venv=str(instance.venv),
+        papermerge_config_file=str(instance.config_file),
+        ansible_python_interpreter='/usr/bin/python3',
+    )
+
+
+def sha256_of(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def papermerge_own_archive(make_instance, tmp_path):
+    """A seeded instance and an archive of it made by Papermerge 2.1.5's own manage.py backup."""
+    source = make_instance(seeded=True)
+    archive = tmp_path / 'controller' / 'papermerge-own.tar.gz'
+    archive.parent.mkdir()
+    source.manage('backup', str(archive))
+    return source, archive
+
+
+def test_restore_into_a_bare_host_then_nothing_to_do(make_instance, papermerge_own_archive, tmp_path):
+    source, archive = papermerge_own_archive
+    target = make_instance(migrated=False)
+    make_executable(target.project_dir / 'manage.py')
+    inventory = inventory_for(target)
+    extravars = {
+        'papermerge_restore_archive': str(archive),
+        'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
+        'papermerge_restore_poll_interval': '1',
+    }
+
+    preview = run_playbook(PLAY, inventory, extravars, check=True)
+    assert preview.ok, preview.explain()
+    assert not (tmp_path / 'upload').exists(), 'check mode uploaded the archive'
+
+    first = run_playbook(PLAY, inventory, extravars)
+    assert first.ok, first.explain()
+    changed = first.changed_tasks()
+    assert 'Apply the pending migrations with manage.py migrate' in changed
+    assert 'Upload the archive to the host' in changed
+    assert any(name.startswith('Rebuild the search index') for name in changed), changed
+    uploaded = tmp_path / 'upload' / archive.name
+    assert sha256_of(uploaded) == sha256_of(archive)
+    assert stat.S_IMODE(uploaded.stat().st_mode) == 0o600
+    assert any(target.search_dir.iterdir()), 'the search index was not rebuilt'
+    # Papermerge's own archives carry neither version and page ids, nor the pages' normalised
+    # titles, nor media files besides originals and page SVGs.
+    left_out = ['files', 'id', 'norm_doc_title', 'norm_folder_title', 'groups', 'preferences', 'counts']
+    assert_states_equal(without_keys(source.state(), left_out), without_keys(target.state(), left_out))
+
+    second = run_playbook(PLAY, inventory, extravars)
+    assert second.ok, second.explain()
+    assert second.changed() == 0, second.changed_tasks()
+
+
+def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
+        make_instance, papermerge_own_archive, tmp_path):
+    _, archive = papermerge_own_archive
+    (archive.parent / (archive.name + '.sha256')).write_text('0' * 64 + '  ' + archive.name + '\n')
+    target = make_instance()
+    make_executable(target.project_dir / 'manage.py')
+    before = target.state()
+    run = run_playbook(PLAY, inventory_for(target), {
+        'papermerge_restore_archive': str(archive),
+        'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
+    })
+    assert not run.ok
+    assert 'the archive is damaged or it is not the one you meant' in run.stdout
+    assert not (tmp_path / 'upload').exists()
+    assert_states_equal(before, target.state())
