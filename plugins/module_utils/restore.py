@@ -40,7 +40,7 @@ INBOX_TITLE = ".inbox"
 DEFAULT_LANG = "deu"
 STAGE_PREFIX = ".papermerge-restore-"
 _OWNER = re.compile(r"^(?:docs|sidecars)/user_([0-9a-fA-F-]{32,36})/(?:document_([0-9a-fA-F-]{32,36})/)?")
-COUNT_KEYS = ("users", "folders", "documents", "versions", "pages", "tags", "files")
+COUNT_KEYS = ("users", "groups", "folders", "documents", "versions", "pages", "tags", "files")
 
 
 def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_mode=False,
@@ -207,6 +207,10 @@ class Plan:
         self.skipped = dict((key, 0) for key in COUNT_KEYS)
         self.existing = dict((key, 0) for key in COUNT_KEYS)
         self.content_type_id = None
+        self.group_ids = {}
+        self.permission_ids = {}
+        self.new_groups = []
+        self.unknown_permissions = []
 
     @property
     def changed(self):
@@ -229,8 +233,26 @@ def make_plan(db, backup, contents, media_root):
     for index in range(len(backup.users)):
         _settle_nodes(plan, index)
     _plan_files(plan, contents, media_root)
+    _plan_groups(db, plan, backup)
     plan.content_type_id = _content_type_id(db)
     return plan
+
+
+def _plan_groups(db, plan, backup):
+    """Groups travel by name (our archives: top-level "groups"), permissions as 'app_label.codename'."""
+    plan.group_ids = dict((row["name"], row["id"]) for row in db.execute("SELECT id, name FROM auth_group"))
+    plan.permission_ids = dict(("%s.%s" % (row["app_label"], row["codename"]), row["id"]) for row in db.execute(
+        "SELECT p.id, c.app_label, p.codename FROM auth_permission p "
+        "JOIN django_content_type c ON c.id = p.content_type_id"))
+    plan.new_groups = [group for group in backup.extra.get("groups") or []
+                       if isinstance(group, dict) and group.get("name") and group["name"] not in plan.group_ids]
+    plan.created["groups"] = len(plan.new_groups)
+    plan.existing["groups"] = len(backup.extra.get("groups") or []) - len(plan.new_groups)
+    plan.unknown_permissions = sorted(set(
+        name for group in plan.new_groups for name in group.get("permissions") or []
+        if name not in plan.permission_ids) | set(
+        name for index, user in enumerate(backup.users) if plan.user_status[index] == "new"
+        for name in user.get("permission_names") or [] if name not in plan.permission_ids))
 
 
 def _existing_users(db):
@@ -414,12 +436,23 @@ def _plan_tags(db, plan, backup, index, user, slugs):
         if tag["name"] in existing:
             plan.existing["tags"] += 1
             continue
-        tag_id = str(uuid.uuid4())
-        slug = unique_slug(tag["name"], slugs)
+        tag_id = _free_tag_id(db, tag.get("id"))
+        slug = tag["slug"] if tag.get("slug") and tag["slug"] not in slugs else unique_slug(tag["name"], slugs)
         slugs.add(slug)
         existing[tag["name"]] = tag_id
         plan.new_tags.append((index, tag, tag_id, slug))
         plan.created["tags"] += 1
+
+
+def _free_tag_id(db, archive_id):
+    """The archive's tag id (our archives carry it) unless another tag has it; a new one otherwise."""
+    try:
+        wanted = normalize_uuid(archive_id) if archive_id else None
+    except ValueError:
+        wanted = None
+    if wanted and not _ids_in_use(db, "core_tag", [wanted]):
+        return wanted
+    return str(uuid.uuid4())
 
 
 def _all_tags(backup, index, user):
@@ -579,9 +612,11 @@ def _insert_rows(db, writer, plan, backup):
     if plan.content_type_id is None and (plan.created["documents"] or plan.created["folders"]):
         db.execute("INSERT INTO django_content_type (app_label, model) VALUES (%s, %s)", ("core", "basetreenode"))
         plan.content_type_id = _content_type_id(db)
+    _insert_groups(db, plan)
     for index, user in enumerate(backup.users):
         if plan.user_status[index] == "new":
             writer.add("core_user", _user_row(db, user))
+            _add_memberships(db, writer, plan, user)
     for index, tag, tag_id, slug in plan.new_tags:
         writer.add("core_tag", _tag_row(db, plan.user_ids[index], tag, tag_id, slug))
     for index, title, folder_id in plan.synthetic:
@@ -638,6 +673,42 @@ def _add_version(db, writer, document_id, node, version):
             document_version_id=db.uuid_param(version_id)))
 
 
+def _insert_groups(db, plan):
+    for group in plan.new_groups:
+        db.execute("INSERT INTO auth_group (name) VALUES (%s)", (group["name"],))
+        group_id = db.scalar("SELECT id FROM auth_group WHERE name = %s", (group["name"],))
+        plan.group_ids[group["name"]] = group_id
+        for name in sorted(set(group.get("permissions") or [])):
+            if name in plan.permission_ids:
+                db.execute("INSERT INTO auth_group_permissions (group_id, permission_id) VALUES (%s, %s)",
+                           (group_id, plan.permission_ids[name]))
+
+
+def _add_memberships(db, writer, plan, user):
+    user_id = db.uuid_param(user["id"])
+    for name in sorted(set(user.get("group_names") or [])):
+        if name in plan.group_ids:
+            writer.add("core_user_groups", dict(user_id=user_id, group_id=plan.group_ids[name]))
+    for name in sorted(set(user.get("permission_names") or [])):
+        if name in plan.permission_ids:
+            writer.add("core_user_user_permissions", dict(user_id=user_id, permission_id=plan.permission_ids[name]))
+    for section, name, raw_value in _preferences(user.get("preferences")):
+        writer.add("dynamic_preferences_users_userpreferencemodel", dict(
+            section=section, name=name, raw_value=raw_value, instance_id=user_id))
+
+
+def _preferences(value):
+    """(section, name, raw_value) from [{"section", "name", "raw_value"}] or {"section__name": raw_value}."""
+    if isinstance(value, dict):
+        for key in sorted(value):
+            section, _, name = str(key).partition("__")
+            yield (section, name, value[key]) if name else (None, section, value[key])
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item.get("name"):
+                yield item.get("section"), item["name"], item.get("raw_value")
+
+
 def _user_row(db, user):
     now = _now()
     return dict(
@@ -670,8 +741,9 @@ def _point_users_at_special_folders(db, plan):
 class _RowWriter:
     """Buffers rows per table and inserts them with executemany, in dependency order at every flush."""
 
-    ORDER = ("core_user", "core_tag", "core_basetreenode", "core_folder", "core_document", "core_documentversion",
-             "core_page", "core_coloredtag")
+    ORDER = ("core_user", "core_user_groups", "core_user_user_permissions",
+             "dynamic_preferences_users_userpreferencemodel", "core_tag", "core_basetreenode", "core_folder",
+             "core_document", "core_documentversion", "core_page", "core_coloredtag")
 
     def __init__(self, db):
         self.db = db
@@ -823,5 +895,6 @@ def _result(plan, backup, contents, verified, missing, check_mode):
         archive_sha256=contents.sha256,
         verified=verified,
         missing_files=missing,
+        unknown_permissions=plan.unknown_permissions,
         check_mode=check_mode,
     )

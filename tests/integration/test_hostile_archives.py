@@ -218,7 +218,7 @@ def test_clean_archive_restores(make_instance, tmp_path):
     result = run_module(RESTORE, dict(project_dir=str(target.project_dir), src=str(archive)), python=target.python)
     assert not result['failed'], result.get('msg')
     assert result['verified'] is True
-    assert result['counts'] == dict(users=1, folders=3, documents=1, versions=1, pages=1, tags=1, files=2)
+    assert result['counts'] == dict(users=1, groups=0, folders=3, documents=1, versions=1, pages=1, tags=1, files=2)
     state = target.state()
     mallory = [u for u in state['users'] if u['username'] == 'mallory'][0]
     assert mallory['id'] == USER_ID and mallory['home_folder']['path'] == '.home'

@@ -96,3 +96,29 @@ def test_own_archive_restores_to_an_equal_state_and_second_run_changes_nothing(s
     assert not again['failed'], again.get('msg')
     assert again['changed'] is False
     assert target.state() == restored
+
+
+@needs_backup_module
+@pytest.mark.parametrize('source_engine, target_engine', [
+    ('sqlite', 'sqlite'),
+    pytest.param('postgresql', 'postgresql', marks=pytest.mark.postgresql),
+    pytest.param('sqlite', 'postgresql', marks=pytest.mark.postgresql),
+    pytest.param('postgresql', 'sqlite', marks=pytest.mark.postgresql),
+])
+def test_round_trip_restores_an_equal_instance(request, make_instance, tmp_path, source_engine, target_engine):
+    source = request.getfixturevalue('seeded_%s' % source_engine)
+    archive = our_backup(source, tmp_path)
+    target = make_instance(target_engine)
+
+    result = restore(target, archive)
+    assert not result['failed'], result.get('msg')
+    assert result['changed'] is True and result['verified'] is True
+    assert result['reindex_needed'] is True
+    restored = target.state()
+    assert_states_equal(restored, source.state())
+
+    again = restore(target, archive)
+    assert not again['failed'], again.get('msg')
+    assert again['changed'] is False
+    assert sum(again['counts'].values()) == 0
+    assert target.state() == restored
