@@ -1,0 +1,84 @@
+"""The backup role against a real seeded Papermerge 2.1.5 instance: the archive is made on the
+host, copied to the controller, both copies match the module's sha256 and have their .sha256
+files, rotation leaves exactly what the policy keeps (this host's label only), check mode
+writes nothing, and a second run changes nothing."""
+
+import hashlib
+import stat
+
+from playbook_run import local_inventory, run_playbook
+
+PLAYBOOK = 'playbooks/backup.yml'
+
+
+def sha256_of(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def old_archives(directory, label, days):
+    names = []
+    for day in days:
+        name = 'papermerge-%s-202601%02dT020000Z-2.1.5.tar.gz' % (label, day)
+        (directory / name).write_bytes(b'an old archive')
+        names.append(name)
+    return names
+
+
+def listing(directory):
+    """The archives and checksum files (papermerge_backup keeps a hidden lock file too)."""
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith('.'))
+
+
+def test_backup_fetch_verify_rotate(make_instance, tmp_path):
+    instance = make_instance(seeded=True)
+    host_dir = tmp_path / 'host-backups'
+    fetch_dir = tmp_path / 'controller-backups'
+    host_dir.mkdir()
+    fetch_dir.mkdir()
+    old_mine = old_archives(host_dir, 'docs01', range(1, 6))
+    old_theirs = old_archives(host_dir, 'docs02', range(1, 3))
+    old_archives(fetch_dir, 'docs01', range(1, 4))
+    inventory = local_inventory(
+        hosts={'docs01': {}},
+        papermerge_project_dir=str(instance.project_dir),
+        papermerge_venv=str(instance.venv),
+        papermerge_config_file=str(instance.config_file),
+        ansible_python_interpreter='/usr/bin/python3',
+    )
+    # Survey answers: strings, numbers included.
+    extravars = {
+        'papermerge_backup_dir': str(host_dir),
+        'papermerge_backup_fetch_dir': str(fetch_dir),
+        'papermerge_backup_label': 'docs01',
+        'papermerge_backup_poll_interval': '1',
+        'papermerge_backup_keep_last': '2',
+        'papermerge_backup_keep_daily': '0',
+        'papermerge_backup_keep_weekly': '0',
+        'papermerge_backup_keep_monthly': '0',
+    }
+    before_host, before_fetch = listing(host_dir), listing(fetch_dir)
+
+    preview = run_playbook(PLAYBOOK, inventory, extravars, check=True)
+    assert preview.ok, preview.explain()
+    assert listing(host_dir) == before_host and listing(fetch_dir) == before_fetch
+
+    first = run_playbook(PLAYBOOK, inventory, extravars)
+    assert first.ok, first.explain()
+    [result] = first.results('Wait for the backup to finish', host='docs01')
+    archive = host_dir / result['archive'].rsplit('/', 1)[-1]
+    name = archive.name
+    assert name.startswith('papermerge-docs01-')
+    line = '%s  %s\n' % (result['sha256'], name)
+    for directory in (host_dir, fetch_dir):
+        copy = directory / name
+        assert sha256_of(copy) == result['sha256']
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+        assert (directory / (name + '.sha256')).read_text() == line
+    # keep_last 2: the new archive and the newest old one, per directory; docs02 untouched.
+    assert listing(host_dir) == sorted([name, name + '.sha256', old_mine[-1]] + old_theirs)
+    assert listing(fetch_dir) == sorted([name, name + '.sha256', 'papermerge-docs01-20260103T020000Z-2.1.5.tar.gz'])
+
+    second = run_playbook(PLAYBOOK, inventory, extravars)
+    assert second.ok, second.explain()
+    assert second.changed('docs01') == 0, second.changed_tasks('docs01')
+    assert listing(host_dir) == sorted([name, name + '.sha256', old_mine[-1]] + old_theirs)
