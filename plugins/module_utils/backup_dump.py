@@ -20,10 +20,12 @@ Papermerge 2.1.5's own `manage.py backup`:
                                         "page_count", "lang"}]}]}
 
 Papermerge's restore ignores keys it does not know, so for a faithful restore by papermerge_restore we add:
-top-level "groups" ([{"name", "permissions": ["app_label.codename"]}]); per user "group_names" and
-"permission_names" ("groups" and "user_permissions" stay empty: Papermerge's restore checks them as ids of the
-target instance, refusing the archive when they do not exist there, and then ignores them); per tag "id" and "slug"; per folder "id" and "lang"; per version "id"; per page "id",
-"norm_doc_title", "norm_folder_title", "norm_breadcrump", "norm_text", "image".
+top-level "groups" ([{"name", "permissions": ["app_label.codename"]}]); per user "group_names",
+"permission_names" and "preferences" ([{"section", "name", "raw_value"}], django-dynamic-preferences' rows).
+"groups" and "user_permissions" stay empty: Papermerge's restore checks them as ids of the target instance,
+refusing the archive when they do not exist there, and then ignores them. Further, per tag "id" and "slug";
+per folder "id" and "lang"; per version "id"; per page "id", "norm_doc_title", "norm_folder_title",
+"norm_breadcrump", "norm_text", "image".
 
 Memory stays flat: nodes, versions, pages and tags come from four ordered cursors merged by document id, and
 each node is written as soon as it is complete. Only per-node summaries for the per-user folder tree (a name
@@ -137,6 +139,7 @@ def _dump_user(db, sink, user, result):
     for column in USER_COLUMNS:
         entry[column] = _value(column, user[column])
     entry.update(_memberships(db, param))
+    entry["preferences"] = _preferences(db, param)
     entry["tags"] = _user_tags(db, param)
     result.counts["tags"] += len(entry["tags"])
     head = _json(entry)
@@ -166,6 +169,13 @@ def _memberships(db, param):
         group_names=sorted(row["name"] for row in groups),
         permission_names=sorted("%s.%s" % (row["app_label"], row["codename"]) for row in permissions),
     )
+
+
+def _preferences(db, param):
+    rows = db.execute(
+        "SELECT section, name, raw_value FROM dynamic_preferences_users_userpreferencemodel "
+        "WHERE instance_id = %s ORDER BY section, name, id", (param,))
+    return [dict(section=r["section"], name=r["name"], raw_value=r["raw_value"]) for r in rows]
 
 
 def _user_tags(db, param):

@@ -13,7 +13,8 @@ __metaclass__ = type
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
-# Migrations of papermerge-core 2.1.5 (and of Django 4.0's auth and contenttypes, which it depends on).
+# Migrations of papermerge-core 2.1.5, of Django 4.0's auth and contenttypes (which it depends on) and of
+# django-dynamic-preferences' per-user preferences (which it installs), whose tables we read and write.
 KNOWN_MIGRATIONS = {
     "contenttypes": (
         "0001_initial",
@@ -32,6 +33,10 @@ KNOWN_MIGRATIONS = {
         "0010_alter_group_name_max_length",
         "0011_update_proxy_permissions",
         "0012_alter_user_first_name_max_length",
+    ),
+    "dynamic_preferences_users": (
+        "0001_initial",
+        "0002_auto_20200821_0837",
     ),
     "core": (
         "0001_initial",
@@ -64,6 +69,7 @@ TABLES = {
     "core_coloredtag": ("id", "object_id", "content_type_id", "tag_id"),
     "django_content_type": ("id", "app_label", "model"),
     "auth_group": ("id", "name"),
+    "dynamic_preferences_users_userpreferencemodel": ("id", "section", "name", "raw_value", "instance_id"),
     "auth_group_permissions": ("id", "group_id", "permission_id"),
     "auth_permission": ("id", "name", "content_type_id", "codename"),
     "django_migrations": ("id", "app", "name", "applied"),

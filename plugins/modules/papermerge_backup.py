@@ -100,6 +100,8 @@ notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)): it has the
     PostgreSQL driver and the TOML parser the module needs, and tells the Papermerge version.
   - Only the instance's database and media root are read; nothing of the instance is written.
+  - Things archived differently than one may expect (media entries that are not regular files, users or
+    folders that cannot have an entry in the per-user folder tree) are reported as warnings.
   - Check mode reads the database and the media root, reports counts, whether an archive would be written, and
     an estimated size, and writes nothing.
   - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
@@ -168,8 +170,11 @@ estimated_size:
   returned: in check mode, when an archive would be written
   type: int
 skipped:
-  description: True when no archive was written because the newest one already holds the instance's data.
-  returned: success
+  description:
+    - True when no archive was written because the newest one already holds the instance's data
+      (O(skip_unchanged)); RV(archive) then names that archive, and C(changed) is false.
+    - Ansible reports such a task as skipped, and drops this key when it is false.
+  returned: when no archive was written because nothing changed
   type: bool
 papermerge_version:
   description: The instance's Papermerge version, as recorded in the archive.
@@ -195,12 +200,6 @@ fingerprint:
     fingerprints mean equal content.
   returned: success
   type: str
-warnings:
-  description: Things archived differently than one may expect (files skipped because they are not regular
-    files, users or nodes without an entry in the per-user folder tree).
-  returned: success
-  type: list
-  elements: str
 instance:
   description: The instance as resolved (project_dir, media_root, engine, config_file, config_sources).
   returned: success
@@ -239,7 +238,8 @@ def main():
         result = run_backup(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
         module.fail_json(msg=str(error), **error.details)
-    for warning in result.get("warnings", []):
+    # Ansible reserves "warnings" in results: they go through module.warn() instead.
+    for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)
 
