@@ -4,6 +4,7 @@ on SQLite and on PostgreSQL, rendered by the state helper, compared with each ot
 import hashlib
 import json
 import sqlite3
+import tarfile
 
 import pytest
 
@@ -185,3 +186,28 @@ def test_seed_is_rejected_twice(make_instance):
     assert 'already has users' in str(raised.value)
     assert instance.state() == before, diff_states(before, instance.state())
     json.dumps(before)  # JSON-able
+
+
+def test_papermerge_own_backup_reads_the_seed(seeded_sqlite, tmp_path):
+    """The seed is data Papermerge itself accepts: its own `manage.py backup` archives it."""
+    archive = tmp_path / 'native.tar.gz'
+    seeded_sqlite.manage('backup', str(archive))
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        backup = json.load(tar.extractfile('backup.json'))
+    assert backup['version'] == '2.1.5'
+    assert {u['username'] for u in backup['users']} == {'admin', 'jürgen', 'olga'}
+    assert any(name.endswith('/v3/report.pdf') for name in names)
+
+
+def test_seed_without_groups_restores_with_papermerge_itself(make_instance, tmp_path):
+    source = make_instance('sqlite', migrated=True)
+    source.seed('--no-groups')
+    assert all(u['groups'] == [] for u in source.state()['users'])
+    archive = tmp_path / 'native.tar.gz'
+    source.manage('backup', str(archive))
+    target = make_instance('sqlite')
+    target.manage('restore', str(archive))
+    restored = target.state()
+    assert [d['path'] for d in restored['documents']] == \
+        [d['path'] for d in source.state()['documents']]

@@ -3,7 +3,10 @@
 Runs inside the Papermerge venv with the instance's environment (DJANGO_SETTINGS_MODULE,
 PAPERMERGE__CONFIG, PYTHONPATH=<project dir>): see tests/support/papermerge_host.py.
 
-    seed.py                      the standard data set (below); deterministic content and uuids
+    seed.py [--no-groups]        the standard data set (below); deterministic content and uuids
+                                 (--no-groups: without the group, which Papermerge 2.1.5's own
+                                 restore cannot restore: its archive refers to groups by id
+                                 but does not hold them)
     seed.py --documents N [--pdf-size BYTES] [--sidecars-only-text] [--username NAME]
                                  a bulk data set for benchmarks: N one-version documents
 
@@ -22,6 +25,7 @@ import datetime
 import io
 import os
 import random
+import re
 import sys
 import uuid
 
@@ -147,8 +151,9 @@ def setup_django():
     django.setup()
 
 
-def make_pdf(title, page_texts, extra_bytes=0):
-    """A small real PDF (reportlab, invariant so the bytes are reproducible)."""
+def make_pdf(title, page_texts, filler=''):
+    """A small real PDF (reportlab, invariant so the bytes are reproducible); ``filler`` is
+    written into the first page's content stream as comment lines (see BulkPdfs)."""
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()
@@ -159,21 +164,41 @@ def make_pdf(title, page_texts, extra_bytes=0):
         pdf.drawString(72, 760, title)
         pdf.drawString(72, 740, 'Page %d' % number)
         pdf.drawString(72, 720, text)
-        if extra_bytes and number == 1:
-            _draw_filler(pdf, title, extra_bytes)
+        if filler and number == 1:
+            for start in range(0, len(filler), 4096):
+                pdf._code.append('%' + filler[start:start + 4096])
         pdf.showPage()
     pdf.save()
     return buffer.getvalue()
 
 
-def _draw_filler(pdf, seed_text, size):
-    """Padding as a content-stream comment of printable random text: it compresses like a
-    real scanned PDF (barely), unlike repeated bytes, and keeps the file a valid PDF."""
-    generator = random.Random(seed_text)
-    raw = bytes(generator.getrandbits(8) for _ in range(size * 3 // 4 + 3))
-    filler = base64.b64encode(raw).decode('ascii')[:size]
-    for start in range(0, len(filler), 4096):
-        pdf._code.append('%' + filler[start:start + 4096])
+class BulkPdfs:
+    """Distinct two-page PDFs of about ``size`` bytes, fast: one reportlab template whose
+    document number and filler are replaced in place (same lengths, so the xref offsets stay
+    valid).  The filler is random base64 text, so the files compress like real scans (barely)
+    rather than like repeated bytes."""
+
+    MARK = 'QZXQZX'
+    FILL = '~'  # not in the base64 alphabet nor elsewhere in the template
+
+    def __init__(self, size):
+        filler = self.FILL * max(0, size - 1900)
+        self.template = make_pdf('Document %s' % self.MARK,
+                                 ['Document %s page %d text' % (self.MARK, n) for n in (1, 2)],
+                                 filler)
+        self.runs = [(m.start(), m.end()) for m in re.finditer(re.escape(self.FILL.encode())
+                                                               + b'+', self.template)]
+        self.filler_size = sum(end - start for start, end in self.runs)
+
+    def pdf(self, number):
+        data = bytearray(self.template.replace(self.MARK.encode(), b'%06d' % number))
+        raw = random.Random(number).randbytes(self.filler_size * 3 // 4 + 3)
+        noise = base64.b64encode(raw)
+        offset = 0
+        for start, end in self.runs:
+            data[start:end] = noise[offset:offset + end - start]
+            offset += end - start
+        return bytes(data)
 
 
 def jpeg_bytes(label):
@@ -241,9 +266,11 @@ def sidecar_paths(document_version, page_number):
     }
 
 
-def write_sidecars(document_version, page_number, text, kinds=('svg', 'jpg', 'txt', 'hocr')):
+def write_sidecars(document_version, page_number, text, kinds=('svg', 'jpg', 'txt', 'hocr'),
+                   jpeg=None):
     paths = sidecar_paths(document_version, page_number)
-    jpeg = jpeg_bytes(text) if ('jpg' in kinds or 'svg' in kinds) else b''
+    if jpeg is None and ('jpg' in kinds or 'svg' in kinds):
+        jpeg = jpeg_bytes(text)
     contents = {'svg': lambda: svg_text(text, jpeg), 'jpg': lambda: jpeg,
                 'txt': lambda: text + '\n', 'hocr': lambda: hocr_text(text)}
     for kind in kinds:
@@ -252,10 +279,11 @@ def write_sidecars(document_version, page_number, text, kinds=('svg', 'jpg', 'tx
 
 # --- creating the standard data set ----------------------------------------------------------
 class Seeder:
-    def __init__(self):
+    def __init__(self, groups=True):
         from papermerge.core import models
 
         self.m = models
+        self.with_groups = groups
         self.users = {}
         self.tags = {}
         self.folders = {}
@@ -269,7 +297,8 @@ class Seeder:
         from django.db import transaction
 
         with transaction.atomic():
-            self.create_groups()
+            if self.with_groups:
+                self.create_groups()
             for spec in USERS:
                 self.create_user(dict(spec))
             for username, tags in TAGS.items():
@@ -405,13 +434,16 @@ def seed_bulk(count, pdf_size, sidecars_only_text, username, per_folder=100):
         for index in range((count + per_folder - 1) // per_folder):
             folders.append(models.Folder.objects.create(
                 title='Batch %05d' % index, parent=home, user=user, ctype='folder'))
+        pdfs = BulkPdfs(pdf_size)
         for start in range(0, count, 500):
             _bulk_documents(models, user, folders, range(start, min(count, start + 500)),
-                            pdf_size, sidecars_only_text, per_folder)
+                            pdfs, sidecars_only_text, per_folder)
 
 
-def _bulk_documents(models, user, folders, numbers, pdf_size, sidecars_only_text, per_folder):
+def _bulk_documents(models, user, folders, numbers, pdfs, sidecars_only_text, per_folder):
     nodes, documents, versions, pages = [], [], [], []
+    jpeg = jpeg_bytes('page')  # drawing text per page would double the seeding time
+    kinds = ('txt',) if sidecars_only_text else ('svg', 'jpg', 'txt', 'hocr')
     for n in numbers:
         node = models.BaseTreeNode(id=uuid.uuid4(), title='Document %06d' % n, lang='deu',
                                    user=user, parent=folders[n // per_folder], ctype='document')
@@ -424,7 +456,7 @@ def _bulk_documents(models, user, folders, numbers, pdf_size, sidecars_only_text
         document.save_base(raw=True)  # only the core_document row; its node row exists
     for n, document in zip(numbers, documents):
         texts = ['Document %06d page 1 text' % n, 'Document %06d page 2 text' % n]
-        pdf = make_pdf(document.title, texts, extra_bytes=max(0, pdf_size - 1800))
+        pdf = pdfs.pdf(n)
         version = models.DocumentVersion(
             id=uuid.uuid4(), document=document, number=1, file_name='document-%06d.pdf' % n,
             size=len(pdf), page_count=2, short_description='Original', lang='deu',
@@ -434,14 +466,15 @@ def _bulk_documents(models, user, folders, numbers, pdf_size, sidecars_only_text
         for page_number, text in enumerate(texts, start=1):
             pages.append(models.Page(id=uuid.uuid4(), document_version=version,
                                      number=page_number, page_count=2, text=text, lang='deu'))
-            kinds = ('txt',) if sidecars_only_text else ('svg', 'jpg', 'txt', 'hocr')
-            write_sidecars(version, page_number, text, kinds)
+            write_sidecars(version, page_number, text, kinds, jpeg)
     models.DocumentVersion.objects.bulk_create(versions)
     models.Page.objects.bulk_create(pages)
 
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--no-groups', action='store_true',
+                        help='standard seed without groups (restorable by Papermerge itself)')
     parser.add_argument('--documents', type=int, help='bulk mode: number of documents')
     parser.add_argument('--pdf-size', type=int, default=4096,
                         help='bulk mode: approximate size of each PDF in bytes')
@@ -458,7 +491,7 @@ def main(argv):
         if User.objects.exists():
             sys.exit('seed.py: this instance already has users; the standard seed needs an '
                      'empty, migrated instance (use --documents N to add bulk documents)')
-        Seeder().run()
+        Seeder(groups=not options.no_groups).run()
         fix_timestamps()
 
 
