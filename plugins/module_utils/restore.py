@@ -887,8 +887,9 @@ def _result(plan, backup, contents, verified, missing, check_mode):
     return dict(
         changed=plan.changed,
         counts=plan.created,
-        skipped=plan.skipped,
-        existing=plan.existing,
+        # "skipped" is reserved in Ansible results (it marks a skipped task)
+        skipped_counts=plan.skipped,
+        unchanged_counts=plan.existing,
         conflicts=plan.conflicts,
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive_version(contents, backup),

@@ -114,17 +114,17 @@ counts:
   description: What was created (in check mode, what would be created).
   returned: success
   type: dict
-  sample: {"users": 2, "folders": 9, "documents": 12, "versions": 14, "pages": 30, "tags": 4, "files": 130}
-skipped:
+  sample: {"users": 2, "groups": 1, "folders": 9, "documents": 12, "versions": 14, "pages": 30, "tags": 4, "files": 130}
+skipped_counts:
   description: What was left out because it collides with existing data (O(on_conflict=skip)), same keys as RV(counts).
   returned: success
   type: dict
-  sample: {"users": 0, "folders": 0, "documents": 0, "versions": 0, "pages": 0, "tags": 0, "files": 0}
-existing:
+  sample: {"users": 0, "groups": 0, "folders": 0, "documents": 0, "versions": 0, "pages": 0, "tags": 0, "files": 0}
+unchanged_counts:
   description: What the instance already had unchanged (a repeated restore finds everything here), same keys as RV(counts).
   returned: success
   type: dict
-  sample: {"users": 0, "folders": 0, "documents": 0, "versions": 0, "pages": 0, "tags": 0, "files": 0}
+  sample: {"users": 0, "groups": 0, "folders": 0, "documents": 0, "versions": 0, "pages": 0, "tags": 0, "files": 0}
 conflicts:
   description: One line per collision with existing data; with O(on_conflict=fail) the module fails when it is not empty.
   returned: success, and on failure caused by collisions
@@ -159,6 +159,17 @@ missing_files:
   type: list
   elements: str
   sample: []
+unknown_permissions:
+  description: Permissions (C(app_label.codename)) the archive grants that this instance does not have; they were left out.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+check_mode:
+  description: Whether this was a check-mode run (nothing written).
+  returned: success
+  type: bool
+  sample: false
 archive_sha256:
   description: SHA-256 of the archive file, computed while reading it.
   returned: success

@@ -51,6 +51,20 @@ def our_backup(instance, dest_dir):
     return Path(result['archive'])
 
 
+@pytest.fixture(scope='module')
+def sqlite_archive(tmp_path_factory, seeded_sqlite):
+    """papermerge_backup's archive of the seeded SQLite instance, shared by the tests of this module."""
+    if not HAVE_BACKUP_MODULE:
+        pytest.skip('papermerge_backup not there yet')
+    return our_backup(seeded_sqlite, tmp_path_factory.mktemp('archive'))
+
+
+def add_user(instance, username):
+    """A user made the way Papermerge makes them (its signal adds .home and .inbox)."""
+    instance.manage('shell', '-c', 'from papermerge.core.models import User; '
+                                   'User.objects.create_user(username=%r, password="x")' % username)
+
+
 def comparable_own(state):
     """The state without what Papermerge's own archive cannot carry, documents' ids kept."""
     documents = state['documents']
@@ -122,3 +136,46 @@ def test_round_trip_restores_an_equal_instance(request, make_instance, tmp_path,
     assert again['changed'] is False
     assert sum(again['counts'].values()) == 0
     assert target.state() == restored
+
+
+def test_collisions_are_refused_with_nothing_written(make_instance, sqlite_archive):
+    target = make_instance('sqlite')
+    add_user(target, 'admin')  # same name as the archive's admin, another id
+    before = target.state()
+    result = restore(target, sqlite_archive)
+    assert result['failed']
+    assert 'collides with existing data' in result['msg'] and 'user admin' in result['msg'], result['msg']
+    assert any(line.startswith('user admin') for line in result['conflicts'])
+    assert target.state() == before
+
+
+def test_on_conflict_skip_restores_everything_else(make_instance, seeded_sqlite, sqlite_archive):
+    target = make_instance('sqlite')
+    add_user(target, 'admin')
+    before = target.state()
+    result = restore(target, sqlite_archive, on_conflict='skip')
+    assert not result['failed'], result.get('msg')
+    assert result['changed'] is True
+    assert result['skipped_counts']['users'] == 1 and result['skipped_counts']['documents'] == 5
+    source, restored = seeded_sqlite.state(), target.state()
+    for key in ('users', 'tags', 'folders', 'documents'):
+        others = [item for item in source[key] if item.get('username', item.get('user')) != 'admin']
+        kept = [item for item in before[key] if item.get('username', item.get('user')) == 'admin']
+        expected = sorted(others + kept, key=lambda item: json_key(item))
+        assert sorted(restored[key], key=lambda item: json_key(item)) == expected, key
+    admin_files = [name for name in source['files'] if name.split('/')[1] in admin_folders(source)]
+    assert admin_files and not any(name in restored['files'] for name in admin_files)
+
+    again = restore(target, sqlite_archive, on_conflict='skip')
+    assert not again['failed'] and again['changed'] is False
+    assert target.state() == restored
+
+
+def json_key(item):
+    import json
+    return json.dumps(item, sort_keys=True)
+
+
+def admin_folders(state):
+    admin = [user for user in state['users'] if user['username'] == 'admin'][0]
+    return {'user_' + admin['id']}
