@@ -163,8 +163,8 @@ def _check_version(version, where, member):
 def _require(obj, key, kind, where, member):
     value = obj.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _broken(member, "%r is missing or not a %s" % (key, {str: "string", list: "list",
-                                                                     int: "number"}.get(kind, kind)), where)
+        kind_name = {str: "string", list: "list", int: "number"}.get(kind, kind)
+        raise _broken(member, "%r is missing or not a %s" % (key, kind_name), where)
 
 
 def _check_uuid(obj, key, where, member, required):

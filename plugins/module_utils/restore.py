@@ -603,8 +603,8 @@ def apply_plan(db, plan, backup, media_root):
         if isinstance(error, Exception):
             raise PapermergeBackupError(
                 "the restore failed while writing (%s: %s). It was rolled back: no rows were written and the %d "
-                "file(s) already moved into the media root were removed" % (type(error).__name__, error,
-                                                                           len(moved.files)))
+                "file(s) already moved into the media root were removed"
+                % (type(error).__name__, error, len(moved.files)))
         raise
 
 
@@ -701,7 +701,7 @@ def _preferences(value):
     """(section, name, raw_value) from [{"section", "name", "raw_value"}] or {"section__name": raw_value}."""
     if isinstance(value, dict):
         for key in sorted(value):
-            section, _, name = str(key).partition("__")
+            section, name = (str(key).split("__", 1) + [""])[:2]
             yield (section, name, value[key]) if name else (None, section, value[key])
     elif isinstance(value, list):
         for item in value:

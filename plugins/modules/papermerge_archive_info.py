@@ -19,7 +19,7 @@ description:
     and reports the Papermerge version that made it, its creation time, what it holds and its manifest.
   - Needs no Papermerge instance and writes nothing but a temporary copy of C(backup.json) in the system's
     temporary directory, removed at the end; it runs on a Papermerge host or on the controller
-    (C(delegate_to: localhost)).
+    (with C(delegate_to) V(localhost)).
   - The archive is always read to its end, so a truncated or damaged gzip stream is always detected. Every member
     name and type is checked as a restore would check it (see M(papermerge.backup.papermerge_restore)).
   - With O(verify=true), every file member (and C(backup.json)) is hashed and compared with the archive's manifest;
@@ -40,7 +40,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: The module never changes anything; it runs the same in check mode.
+    description: The module never changes anything; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
 seealso:
   - module: papermerge.backup.papermerge_backup
   - module: papermerge.backup.papermerge_restore

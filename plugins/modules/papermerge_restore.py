@@ -65,7 +65,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Validates the whole archive and reports the plan; writes nothing.
+    description: Reads and validates the whole archive and reports the plan (RV(counts), RV(conflicts)); writes nothing.
+  diff_mode:
+    support: none
+    description: Restored data has no useful diff; RV(counts) and RV(conflicts) say what changes.
 notes:
   - Run the module as the user Papermerge runs as, or as root; files restored as root are given to the owner of
     the media root.
