@@ -9,8 +9,9 @@ Fixture names are a contract other tests code against:
   yours to change.  Migrated and seeded instances are copies of templates migrated (and
   seeded) once per session: a copy takes well under a second, migrate + seed several.
 - ``seeded_sqlite`` / ``seeded_postgresql`` (session): seeded instances, READ-ONLY by contract:
-  a test that changes one breaks every test after it.  Back them up, render their state; to
-  change an instance, make your own with ``make_instance(seeded=True)``.
+  a test that changes one breaks every test after it (and the session ends with an error
+  naming the change).  Back them up, render their state; to change an instance, make your
+  own with ``make_instance(seeded=True)``.
 - ``seeded_instance``: parametrized over both engines, one of the two session instances.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from papermerge_host import build_papermerge_venv, clone_instance, create_instance
+from papermerge_host import build_papermerge_venv, clone_instance, create_instance, diff_states
 from pg_cluster import PostgresCluster
 
 ENGINES = ('sqlite', 'postgresql')
@@ -113,16 +114,30 @@ def make_instance(request, tmp_path, papermerge_venv, _instance_templates):
     return make
 
 
+def _read_only(instance, name):
+    """Yield ``instance``; at session end fail loudly if a test changed it."""
+    before = instance.state()
+    yield instance
+    after = instance.state()
+    if after != before:
+        raise AssertionError('a test changed the read-only %s instance (use make_instance('
+                             'seeded=True) for an instance you may change): %s'
+                             % (name, diff_states(before, after)))
+
+
 @pytest.fixture(scope='session')
 def seeded_sqlite(tmp_path_factory, _instance_templates):
     base_dir = tmp_path_factory.mktemp('seeded-sqlite') / 'instance'
-    return _copy_of_template(_instance_templates, 'sqlite', True, None, base_dir)
+    yield from _read_only(
+        _copy_of_template(_instance_templates, 'sqlite', True, None, base_dir), 'seeded_sqlite')
 
 
 @pytest.fixture(scope='session')
 def seeded_postgresql(tmp_path_factory, _instance_templates, pg_cluster):
     base_dir = tmp_path_factory.mktemp('seeded-postgresql') / 'instance'
-    return _copy_of_template(_instance_templates, 'postgresql', True, pg_cluster, base_dir)
+    yield from _read_only(
+        _copy_of_template(_instance_templates, 'postgresql', True, pg_cluster, base_dir),
+        'seeded_postgresql')
 
 
 @pytest.fixture(params=[
