@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from ansible_run import run_module
-from papermerge_host import diff_states, state_differences, without_keys
+from papermerge_host import PapermergeCommandError, diff_states, state_differences, without_keys
 
 SIDECAR_KINDS = {'svg': '_ocr.svg', 'jpg': '_ocr.jpg', 'txt': '_ocr_hocr.txt',
                  'hocr': '_ocr_hocr.hocr'}
@@ -211,3 +211,21 @@ def test_seed_without_groups_restores_with_papermerge_itself(make_instance, tmp_
     restored = target.state()
     assert [d['path'] for d in restored['documents']] == \
         [d['path'] for d in source.state()['documents']]
+
+
+def test_smoke_check_writes_nothing(seeded_instance):
+    before = seeded_instance.state()
+    seeded_instance.smoke()
+    assert seeded_instance.state() == before
+
+
+@pytest.mark.postgresql
+def test_smoke_check_catches_sequences_behind_the_rows(make_instance, pg_cluster):
+    """What a restore that copies rows but not sequence positions leaves behind."""
+    instance = make_instance('postgresql', seeded=True)
+    instance.smoke()
+    database = instance.database
+    pg_cluster.psql("SELECT setval('core_coloredtag_id_seq', 1)", database=database['name'],
+                    user=database['user'], password=database['password'])
+    with pytest.raises(PapermergeCommandError, match='core_coloredtag_pkey'):
+        instance.smoke()

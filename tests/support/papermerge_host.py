@@ -27,6 +27,7 @@ BUILD_VENV_SCRIPT = SUPPORT_DIR / 'build_papermerge_venv.sh'
 
 SEED_SCRIPT = DJANGO_SCRIPTS / 'seed.py'
 STATE_SCRIPT = DJANGO_SCRIPTS / 'state.py'
+SMOKE_SCRIPT = DJANGO_SCRIPTS / 'smoke.py'
 
 # A fixed key keeps instances reproducible; it protects nothing (throwaway test hosts).
 TEST_SECRET_KEY = 'papermerge-backup-tests-not-a-secret'
@@ -173,9 +174,18 @@ class PapermergeInstance:
         return self
 
     def state(self, timestamps=True):
-        """Render the instance as a JSON-able dict (see django_scripts/state.py)."""
+        """Render the instance as a JSON-able dict (shape: django_scripts/state.py).
+
+        ``timestamps=False`` leaves out created_at/updated_at of users and nodes."""
         args = [] if timestamps else ['--no-timestamps']
         return json.loads(self.run_django_script(STATE_SCRIPT, *args))
+
+    def smoke(self):
+        """Check the instance still takes everyday writes (new user, folder, document, tag,
+        preference, group) in a rolled-back transaction; raises PapermergeCommandError with
+        the database's error otherwise (e.g. PostgreSQL sequences behind restored rows)."""
+        self.run_django_script(SMOKE_SCRIPT)
+        return self
 
 
 def create_instance(base_dir, venv, database=None, migrated=True, seeded=False):
