@@ -7,11 +7,24 @@ states compare equal.  Nodes are identified by path (titles from the user's top 
 joined by "/", e.g. ".home/Invoices/2021"), computed here in Python: Papermerge's own recursive
 SQL (get_ancestors) fails on PostgreSQL in 2.1.5.
 
-    state.py [--no-timestamps]
+    state.py [--no-timestamps]     (--no-timestamps: no created_at/updated_at anywhere)
 
-Shape (lists sorted; see the keys below):
-    {"users": [...], "groups": [...], "tags": [...], "folders": [...], "documents": [...],
-     "files": {"docs/user_<uuid>/...": "<sha256>", ...}, "counts": {...}}
+Shape (every list sorted by the key in brackets; uuids as strings; times ISO 8601):
+    users [username]: id, username, email, first_name, last_name, password (hash),
+        is_superuser, is_staff, is_active, date_joined, last_login, created_at, updated_at,
+        home_folder / inbox_folder: {id, path} or None, groups: [name],
+        user_permissions: ["app.codename"], preferences: {"section__name": raw value}
+    groups [name]: name, permissions: ["app.codename"]
+    tags [user, name]: id, user (username), name, slug, bg_color, fg_color, description, pinned
+    folders [user, path]: id, user, path (".home/Invoices/2021"), title, ctype, lang,
+        parent_path (None at the top), tags: [{name, bg_color, fg_color, content_type}],
+        created_at, updated_at
+    documents [user, path]: the folder keys, plus ocr, ocr_status,
+        versions [number]: id, number, file_name, size, page_count, lang, short_description,
+            text, pages [number]: id, number, page_count, text, lang, norm_doc_title,
+                norm_folder_title, norm_breadcrump, norm_text, image
+    files: {path relative to the media root: sha256, or "symlink:<target>"}
+    counts: users, groups, tags, folders, documents, versions, pages, tagged_items, files
 """
 
 import hashlib
