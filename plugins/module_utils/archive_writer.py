@@ -164,8 +164,19 @@ class TarStreamWriter:
         self.gz.write(data, mode)
         self.offset += len(data)
 
-    def _header(self, info):
-        self._emit(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+    def _header(self, name, kind, mtime, mode, size=0, linkname=""):
+        header = None
+        if kind == tarfile.DIRTYPE:  # tar marks directories with a trailing '/' when the name has room
+            header = ustar_header(name + "/", kind, mtime, mode)
+        if header is None:
+            header = ustar_header(name, kind, mtime, mode, size, linkname)
+        if header is None:
+            # Non-ASCII or overlong names: a pax header, which tarfile writes correctly for any name.
+            info = _info(name, kind, mtime, mode)
+            info.size = size
+            info.linkname = linkname
+            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        self._emit(header)
 
     def _pad(self, size, mode):
         remainder = size % BLOCK
@@ -174,9 +185,7 @@ class TarStreamWriter:
 
     def add_stream(self, name, stream, size, mtime, mode=0o600, compressible=True):
         """Add a regular file of exactly size bytes read from stream; returns its sha256 hex."""
-        info = _info(name, tarfile.REGTYPE, mtime, mode)
-        info.size = size
-        self._header(info)
+        self._header(name, tarfile.REGTYPE, mtime, mode, size)
         segment_mode = "deflate" if compressible else "huffman"
         digest = hashlib.sha256()
         remaining = size
@@ -203,25 +212,49 @@ class TarStreamWriter:
         return not (size >= HUFFMAN_MIN_SIZE and extension in COMPRESSED_EXTENSIONS)
 
     def add_bytes(self, name, data, mtime, mode=0o600):
-        info = _info(name, tarfile.REGTYPE, mtime, mode)
-        info.size = len(data)
-        self._header(info)
+        self._header(name, tarfile.REGTYPE, mtime, mode, len(data))
         self._emit(data)
         self._pad(len(data), "deflate")
         return hashlib.sha256(data).hexdigest()
 
     def add_directory(self, name, mtime, mode=0o755):
-        self._header(_info(name, tarfile.DIRTYPE, mtime, mode))
+        self._header(name.rstrip("/"), tarfile.DIRTYPE, mtime, mode)
 
     def add_symlink(self, name, target, mtime):
-        info = _info(name, tarfile.SYMTYPE, mtime, 0o777)
-        info.linkname = target
-        self._header(info)
+        self._header(name, tarfile.SYMTYPE, mtime, 0o777, linkname=target)
 
     def finish(self):
         """End-of-archive blocks, padded to a whole record as tar does."""
         end = self.offset + 2 * BLOCK
         self._emit(b"\x00" * (2 * BLOCK + (-end) % RECORD))
+
+
+_USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12s")
+
+
+def ustar_header(name, kind, mtime, mode, size=0, linkname=""):
+    """A POSIX ustar header block, or None when the name does not fit ustar (then pax is used).
+
+    tarfile builds a pax header for every name over 100 bytes, which costs more CPU than compressing a small
+    sidecar; ustar's 155-byte prefix field holds the directories of Papermerge's media paths.
+    """
+    try:
+        raw_name = name.encode("ascii")
+        raw_link = linkname.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    prefix = b""
+    if len(raw_name) > 100:
+        cut = raw_name.rfind(b"/", 0, 156)
+        if cut <= 0 or len(raw_name) - cut - 1 > 100 or cut == len(raw_name) - 1:
+            return None
+        prefix, raw_name = raw_name[:cut], raw_name[cut + 1:]
+    if len(raw_link) > 100 or size >= 8 ** 11 or not 0 <= int(mtime) < 8 ** 11:
+        return None
+    block = _USTAR.pack(raw_name, b"%07o\0" % (mode & 0o7777), b"0000000\0", b"0000000\0", b"%011o\0" % size,
+                        b"%011o\0" % int(mtime), b" " * 8, kind, raw_link, b"ustar\0", b"00", b"", b"",
+                        b"", b"", prefix, b"")
+    return block[:148] + b"%06o\0 " % sum(block) + block[156:]
 
 
 def _info(name, kind, mtime, mode):

@@ -254,6 +254,19 @@ class DirectoryLock:
             self.handle.close()  # closing releases the lock; the file stays for the next run
 
 
+def _unreadable(path, error):
+    return PapermergeBackupError("cannot read %s: %s (the user running the backup must be able to read the "
+                                 "whole media root)" % (path, error.strerror or error))
+
+
+def _utf8(name):
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _write_error(error, directory, what):
     if error.errno in NO_SPACE:
         return PapermergeBackupError(
@@ -354,6 +367,7 @@ class Plan:
             top = os.path.join(media_root, folder)
             if os.path.isdir(top):
                 self._walk(top, folder)
+        self.files = sorted(self.files)
         present = set(entry[0] for entry in self.files)
         self.missing_files = sorted(set(p for p in self.dump.version_files if p not in present))
         # Sorted by name, every folder comes before what it holds; links to missing files are left out.
@@ -363,34 +377,28 @@ class Plan:
             self.sink.digest.update(("%s\0%d\0%d\n" % (name, size, mtime_ns)).encode("utf-8", "surrogateescape"))
         self.fingerprint = self.sink.digest.hexdigest()
 
-    def _walk(self, top, folder):
-        def fail(error):
-            raise PapermergeBackupError("cannot read %s: %s (the user running the backup must be able to read "
-                                        "the whole media root)" % (error.filename, error.strerror))
-
-        for directory, subdirs, names in os.walk(top, onerror=fail):
-            subdirs.sort()
-            relative_dir = os.path.relpath(directory, self.instance.media_root).replace(os.sep, "/")
-            for name in sorted(names):
-                self._add_media_file(os.path.join(directory, name), relative_dir + "/" + name)
-
-    def _add_media_file(self, path, name):
+    def _walk(self, directory, relative):
+        # scandir, depth first, sorted: one lstat per entry (cached by DirEntry), no path arithmetic per file.
         try:
-            info = os.lstat(path)
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError as error:
-            raise PapermergeBackupError("cannot read %s: %s" % (path, error.strerror))
-        if not stat.S_ISREG(info.st_mode):
-            self.warnings.append("%s is not a regular file (a symlink or special file): not archived" % path)
-            return
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            self.warnings.append("%r is not a UTF-8 file name: not archived" % path)
-            return
-        if not os.access(path, os.R_OK):
-            raise PapermergeBackupError("cannot read %s: permission denied (the user running the backup must be "
-                                        "able to read the whole media root)" % path)
-        self.files.append((name, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)))
+            raise _unreadable(directory, error)
+        for entry in entries:
+            name = relative + "/" + entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):  # from the directory listing: no system call
+                    self._walk(entry.path, name)
+                    continue
+                info = entry.stat(follow_symlinks=False)
+            except OSError as error:
+                raise _unreadable(entry.path, error)
+            if stat.S_ISREG(info.st_mode) and _utf8(name):
+                self.files.append((name, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)))
+            elif stat.S_ISREG(info.st_mode):
+                self.warnings.append("%r is not a UTF-8 file name: not archived" % entry.path)
+            else:
+                self.warnings.append("%s is not a regular file (a symlink or special file): not archived"
+                                     % entry.path)
 
     def counts(self):
         counts = dict(self.dump.counts)
@@ -440,21 +448,24 @@ def _write_members(plan, stream, options):
     compression = options.get("compression", "adaptive")
     comment = archive_writer.FINGERPRINT_PREFIX + plan.fingerprint
     gz = archive_writer.ParallelGzipWriter(stream, level=level, threads=options.get("threads"), comment=comment)
+    mtime = plan.now.timestamp()
     try:
-        tar = archive_writer.TarStreamWriter(gz, compression)
-        members = {}
-        mtime = time.mktime(plan.now.timetuple()) if plan.now.tzinfo is None else plan.now.timestamp()
-        with open(plan.spool_path, "rb") as spool:
-            members[BACKUP_JSON] = dict(size=plan.sink.size, sha256=tar.add_stream(
-                BACKUP_JSON, spool, plan.sink.size, mtime))
-        for name, size, mtime_ns, mode in plan.files:
-            path = os.path.join(plan.instance.media_root, name)
-            members[name] = dict(size=size, sha256=tar.add_file(name, path, size, mtime_ns // 10 ** 9, mode))
-        symlinks = _write_tree(tar, plan.tree, mtime)
-        tar.add_bytes(manifest.MANIFEST_NAME, manifest.build(
-            papermerge_version=plan.version, created=format_time(plan.now), engine=plan.engine,
-            migrations=plan.migrations, counts=plan.counts(), members=members, symlinks=symlinks,
-            fingerprint=plan.fingerprint), mtime)
+        with _Spool(plan.target.directory, "manifest") as manifest_spool:
+            listing = manifest.ManifestWriter(
+                manifest_spool, papermerge_version=plan.version, created=format_time(plan.now),
+                engine=plan.engine, migrations=plan.migrations, counts=plan.counts(), fingerprint=plan.fingerprint)
+            tar = archive_writer.TarStreamWriter(gz, compression)
+            with open(plan.spool_path, "rb") as spool:
+                listing.add_member(BACKUP_JSON, plan.sink.size,
+                                   tar.add_stream(BACKUP_JSON, spool, plan.sink.size, mtime))
+            for name, size, mtime_ns, mode in plan.files:
+                listing.add_member(name, size, _add_media_file(tar, plan.instance.media_root, name, size,
+                                                               mtime_ns, mode))
+            _write_tree(tar, plan.tree, mtime, listing)
+            listing.finish()
+            size = manifest_spool.tell()
+            manifest_spool.seek(0)
+            tar.add_stream(manifest.MANIFEST_NAME, manifest_spool, size, mtime)
         tar.finish()
         gz.close()
     except BaseException:
@@ -462,15 +473,41 @@ def _write_members(plan, stream, options):
         raise
 
 
-def _write_tree(tar, tree, mtime):
-    symlinks = {}
+def _add_media_file(tar, media_root, name, size, mtime_ns, mode):
+    path = os.path.join(media_root, name)
+    try:
+        return tar.add_file(name, path, size, mtime_ns // 10 ** 9, mode)
+    except OSError as error:
+        if error.filename == path:  # opening the media file failed, not writing the archive
+            raise _unreadable(path, error)
+        raise
+
+
+class _Spool:
+    """A 0600 temporary file in the destination directory, removed on exit."""
+
+    def __init__(self, directory, what):
+        self.directory = directory
+        self.what = what
+
+    def __enter__(self):
+        fd, self.path = tempfile.mkstemp(prefix=".papermerge-backup-", suffix=".%s.tmp" % self.what,
+                                         dir=self.directory)
+        self.stream = os.fdopen(fd, "w+b", 1024 * 1024)
+        return self.stream
+
+    def __exit__(self, *exc):
+        _close_quietly(self.stream)
+        _remove_quietly(self.path)
+
+
+def _write_tree(tar, tree, mtime, listing):
     for name, target in tree:
         if target is None:
             tar.add_directory(name, mtime)
         else:
             tar.add_symlink(name, target, mtime)
-            symlinks[name] = target
-    return symlinks
+            listing.add_symlink(name, target)
 
 
 class _HashingWriter:

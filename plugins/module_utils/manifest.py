@@ -61,6 +61,44 @@ def build(papermerge_version, created, engine, migrations, counts, members, syml
     return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
+class ManifestWriter:
+    """Writes the same JSON as build() to a binary stream entry by entry, so that memory stays flat however
+    many members the archive has: header fields, then add_member() for every file member, then
+    add_symlink() for every symlink, then finish()."""
+
+    def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None):
+        self.stream = stream
+        header = dict(format=FORMAT, format_version=FORMAT_VERSION, collection_version=COLLECTION_VERSION,
+                      papermerge_version=papermerge_version, created=created, engine=engine,
+                      migrations=migrations, counts=counts, fingerprint=fingerprint)
+        text = json.dumps(header, sort_keys=True, ensure_ascii=False)
+        self.stream.write(text[:-1].encode("utf-8") + b', "members": {')
+        self.section = "members"
+        self.first = True
+
+    def _entry(self, key, value):
+        separator = b"\n" if self.first else b",\n"
+        self.first = False
+        self.stream.write(separator + json.dumps(key, ensure_ascii=False).encode("utf-8") + b": "
+                          + json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+    def add_member(self, name, size, sha256):
+        if self.section != "members":
+            raise ValueError("members must come before symlinks")
+        self._entry(name, dict(size=size, sha256=sha256))
+
+    def add_symlink(self, name, target):
+        if self.section == "members":
+            self.stream.write(b'\n}, "symlinks": {')
+            self.section, self.first = "symlinks", True
+        self._entry(name, target)
+
+    def finish(self):
+        if self.section == "members":
+            self.stream.write(b'\n}, "symlinks": {')
+        self.stream.write(b"\n}}\n")
+
+
 def parse(data):
     """Parse and check manifest bytes; returns the dict. Raises PapermergeBackupError when unusable."""
     try:

@@ -141,3 +141,39 @@ def test_collection_version_matches_galaxy_yml():
     with open(galaxy) as handle:
         versions = [line.split(':', 1)[1].strip() for line in handle if line.startswith('version:')]
     assert versions == [manifest.COLLECTION_VERSION]
+
+
+@pytest.mark.parametrize('name', [
+    'backup.json',
+    'docs/user_a715974a-32ac-536e-9245-4911354dd15b/document_7c6b9d41-74fd-56a1-9141-de0ebf281682/v2/invoice.pdf',
+    'sidecars/user_a715974a-32ac-536e-9245-4911354dd15b/document_7c6b9d41-74fd-56a1-9141-de0ebf281682/v2/'
+    'pages/000001/000001_ocr_hocr.hocr',
+    'jürgen/.home/Café Crème',
+    'x' * 150,
+    'a/' * 90 + 'b' * 120,
+])
+def test_member_names_short_long_and_non_ascii_read_back_exactly(tmp_path, name):
+    archive = tmp_path / 'names.tar.gz'
+    with open(str(archive), 'wb') as stream:
+        gz = archive_writer.ParallelGzipWriter(stream, threads=1)
+        tar = archive_writer.TarStreamWriter(gz)
+        tar.add_bytes(name, b'content', 1600000000, 0o640)
+        tar.add_directory(name + '-dir', 1600000000)
+        tar.add_symlink(name + '-link', '../../docs/x.pdf', 1600000000)
+        tar.finish()
+        gz.close()
+    with tarfile.open(str(archive), 'r:gz') as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == [name, name + '-dir', name + '-link']
+        assert tar.extractfile(members[0]).read() == b'content'
+        assert members[0].mode == 0o640 and members[0].mtime == 1600000000
+        assert members[1].isdir() and members[2].issym() and members[2].linkname == '../../docs/x.pdf'
+    listing = subprocess.run(['tar', 'tzf', str(archive)], check=True, stdout=subprocess.PIPE).stdout
+    assert listing.decode('utf-8').splitlines()[0] == name
+
+
+def test_ustar_header_matches_tarfile_for_a_plain_name():
+    info = tarfile.TarInfo('docs/a.pdf')
+    info.size, info.mtime, info.mode, info.uname, info.gname = 1234, 1600000000, 0o644, '', ''
+    expected = info.tobuf(tarfile.USTAR_FORMAT, 'utf-8', 'strict')
+    assert archive_writer.ustar_header('docs/a.pdf', tarfile.REGTYPE, 1600000000, 0o644, 1234) == expected

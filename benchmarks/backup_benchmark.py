@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+"""Benchmark papermerge_backup against `tar cf - media db.sqlite3 | pigz -1` and `manage.py backup`.
+
+Builds (once, cached) real Papermerge 2.1.5 SQLite instances with the test seed's bulk mode:
+  pdfs: 1,000 one-version documents with ~340 KB PDFs each (~340 MB) and all four sidecars per page;
+  text: 10,000 documents with small PDFs and only the OCR text sidecars (mostly text to compress);
+then runs, on the same instance, one after the other with warm caches:
+  ours    the collection's backup logic (module_utils.backup.run_backup) in the Papermerge venv's Python,
+  pigz    tar cf - media db.sqlite3 | pigz -1 > archive   (run in the instance's base directory),
+  manage  Papermerge's own `manage.py backup archive`,
+and prints wall time, archive size and peak RSS side by side with the ratios issue 3 sets as targets.
+
+    .venv/bin/python benchmarks/backup_benchmark.py                 # the full sizes (builds take minutes)
+    .venv/bin/python benchmarks/backup_benchmark.py --scale 0.1     # a quick run at a tenth of the sizes
+    .venv/bin/python benchmarks/backup_benchmark.py --only pdfs --skip-manage
+
+Peak RSS is the largest resident set of any process of a run (getrusage of the children).
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'tests' / 'support'))
+
+from papermerge_host import build_papermerge_venv, create_instance, PapermergeInstance, sqlite_database  # noqa: E402
+
+SCENARIOS = {
+    # name: (documents, pdf size in bytes, only text sidecars)
+    'pdfs': (1000, 340000, False),
+    'text': (10000, 4096, True),
+}
+TARGETS = {
+    'pdfs': 'time <= 0.5x pigz and <= 0.1x manage.py backup; size <= 1.05x pigz',
+    'text': 'size <= 1.10x pigz; peak RSS < 100 MB',
+}
+
+OURS = r"""
+import json, sys
+from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
+result = run_backup(dict(project_dir=sys.argv[1], dest=sys.argv[2], label='bench', skip_unchanged=False,
+                         compression_level=int(sys.argv[3]), compression=sys.argv[4]))
+print(json.dumps(dict(archive=result['archive'], size=result['size'], counts=result['counts'])))
+"""
+
+
+def build(work_dir, name, documents, pdf_size, text_only, venv):
+    base = work_dir / ('%s-%d' % (name, documents))
+    stamp = base / '.ready'
+    if stamp.exists():
+        return PapermergeInstance(base, venv, sqlite_database(base / 'db'))
+    if base.exists():
+        shutil.rmtree(str(base))
+    started = time.time()
+    print('building %s: %d documents (a one-time cost, cached in %s)...' % (name, documents, base), flush=True)
+    instance = create_instance(base, venv)
+    args = ['--documents', str(documents), '--pdf-size', str(pdf_size)]
+    if text_only:
+        args.append('--sidecars-only-text')
+    instance.seed(*args)
+    stamp.write_text('ok')
+    print('  built in %.0f s' % (time.time() - started), flush=True)
+    return instance
+
+
+def measure(argv, cwd, env=None):
+    """Run argv in a fresh child; (seconds, peak RSS in MB of its largest process, stdout)."""
+    probe = ('import resource, subprocess, sys, time\n'
+             'start = time.monotonic()\n'
+             'done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n'
+             'elapsed = time.monotonic() - start\n'
+             'sys.stdout.write("%f %d\\n" % (elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n'
+             'sys.stdout.write(done.stdout.decode("utf-8", "replace"))\n'
+             'sys.exit(done.returncode)\n')
+    result = subprocess.run([sys.executable, '-c', probe] + [str(a) for a in argv], cwd=str(cwd), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if result.returncode != 0:
+        raise RuntimeError('%s failed:\n%s\n%s' % (' '.join(map(str, argv)), result.stdout[-3000:],
+                                                   result.stderr[-3000:]))
+    first, _, rest = result.stdout.partition('\n')
+    seconds, rss_kb = first.split()
+    return float(seconds), int(rss_kb) / 1024.0, rest
+
+
+def run_ours(instance, out_dir, level, compression):
+    env = dict(os.environ, PYTHONPATH=str(REPO / '.cache' / 'collections'))
+    seconds, rss, stdout = measure([instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
+                                    level, compression], instance.base_dir, env)
+    report = json.loads(stdout.strip().splitlines()[-1])
+    os.remove(report['archive'])
+    os.remove(report['archive'] + '.sha256')
+    return seconds, report['size'], rss
+
+
+def run_pigz(instance, out_dir):
+    archive = out_dir / 'pigz.tar.gz'
+    seconds, rss, _ = measure(['sh', '-c', 'tar cf - media db/db.sqlite3 | pigz -1 > "%s"' % archive],
+                              instance.base_dir)
+    size = archive.stat().st_size
+    archive.unlink()
+    return seconds, size, rss
+
+
+def run_manage(instance, out_dir):
+    archive = out_dir / 'manage.tar.gz'
+    env = instance.environment()
+    seconds, rss, _ = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir, env)
+    size = archive.stat().st_size
+    archive.unlink()
+    return seconds, size, rss
+
+
+def warm_up(instance):
+    # The first reader pays for the disk; every tool should see the same warm page cache.
+    subprocess.run(['sh', '-c', 'tar cf - media db > /dev/null'], cwd=str(instance.base_dir), check=True)
+
+
+def report(name, documents, rows):
+    ours, pigz = rows['ours'], rows['pigz']
+    print('\n%s: %d documents, %.0f MB of media' % (name, documents, media_megabytes(rows)))
+    print('  %-8s %9s %11s %12s %11s %11s' % ('tool', 'time s', 'size MB', 'peak RSS MB', 'time/ours',
+                                            'size/pigz'))
+    for tool, (seconds, size, rss) in rows.items():
+        print('  %-8s %9.2f %11.1f %12.1f %11.2f %11.3f' % (
+            tool, seconds, size / 1e6, rss, seconds / ours[0], size / float(pigz[1])))
+    print('  ours/pigz time %.2fx, size %.3fx%s; target: %s' % (
+        ours[0] / pigz[0], ours[1] / float(pigz[1]),
+        (', ours/manage.py time %.3fx' % (ours[0] / rows['manage'][0])) if 'manage' in rows else '',
+        TARGETS[name]))
+
+
+def media_megabytes(rows):
+    return rows.get('_media', 0) / 1e6
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--scale', type=float, default=1.0, help='fraction of the full document counts')
+    parser.add_argument('--only', choices=sorted(SCENARIOS), action='append', help='run only these scenarios')
+    parser.add_argument('--skip-manage', action='store_true', help="leave out Papermerge's own manage.py backup")
+    parser.add_argument('--compression-level', default='6', help='our compression_level (default 6)')
+    parser.add_argument('--compression', default='adaptive', choices=['adaptive', 'gzip', 'none'])
+    parser.add_argument('--work-dir', type=Path,
+                        default=Path.home() / '.cache' / 'papermerge-backup-tests' / 'benchmark')
+    options = parser.parse_args(argv)
+    venv = build_papermerge_venv()
+    options.work_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = options.work_dir / 'out'
+    out_dir.mkdir(exist_ok=True)
+    print('machine: %d cores; ours = compression %s, level %s' % (
+        len(os.sched_getaffinity(0)), options.compression, options.compression_level))
+    for name in options.only or sorted(SCENARIOS):
+        documents, pdf_size, text_only = SCENARIOS[name]
+        documents = max(10, int(documents * options.scale))
+        instance = build(options.work_dir, name, documents, pdf_size, text_only, venv)
+        warm_up(instance)
+        rows = {}
+        rows['ours'] = run_ours(instance, out_dir, options.compression_level, options.compression)
+        rows['pigz'] = run_pigz(instance, out_dir)
+        if not options.skip_manage:
+            rows['manage'] = run_manage(instance, out_dir)
+        media = sum(f.stat().st_size for f in Path(instance.media_root).rglob('*') if f.is_file())
+        report(name, documents, dict(rows, _media=media) if False else rows)
+        print('  media: %.1f MB in %d files' % (media / 1e6, sum(1 for f in Path(instance.media_root).rglob('*')
+                                                                 if f.is_file())))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
