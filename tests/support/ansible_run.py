@@ -88,7 +88,7 @@ def run_module(module_fqcn, args, python, check=False, task_environment=None, di
             argv.append('--diff')
         result = subprocess.run(argv, cwd=work_dir, env=ansible_environment(work_dir),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                timeout=timeout)
+                                timeout=timeout, check=False)
     try:
         report = json.loads(result.stdout)
     except ValueError:

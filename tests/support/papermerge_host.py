@@ -147,7 +147,8 @@ class PapermergeInstance:
         """Run ``argv`` in the project dir with this instance's environment; return stdout."""
         result = subprocess.run([str(a) for a in argv], cwd=str(self.project_dir),
                                 env=self.environment(env), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, timeout=timeout)
+                                stderr=subprocess.PIPE, text=True, timeout=timeout,
+                                check=False)
         if result.returncode != 0:
             raise PapermergeCommandError(
                 '%s exited %d\n--- stdout ---\n%s\n--- stderr ---\n%s'

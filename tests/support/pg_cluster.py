@@ -127,7 +127,8 @@ class PostgresCluster:
 
     def _as_postgres(self, argv, check=True):
         result = subprocess.run(['runuser', '-u', OS_USER, '--'] + argv, cwd=str(self.base_dir),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                check=False)
         if check and result.returncode != 0:
             raise PostgresClusterError('%s failed (%d):\n%s' % (argv[0], result.returncode,
                                                                 result.stdout))
@@ -147,7 +148,8 @@ class PostgresCluster:
         result = subprocess.run(
             [_find_binary('psql'), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
              '-h', self.host, '-p', str(self.port), '-U', user or self.superuser, '-d', database,
-             '-c', sql], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             '-c', sql], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            check=False)
         if result.returncode != 0:
             raise PostgresClusterError('psql failed: %s\n%s' % (sql, result.stderr))
         return result.stdout

@@ -2,6 +2,8 @@
 # everything from papermerge.conf.settings, plus MEDIA_ROOT, STATIC_ROOT, DATABASES and the
 # search index location from configula ([main] media_root, [main] static_root, [database],
 # [search]).
+# The star import is how Papermerge's projects take its settings (config, HAYSTACK_CONNECTIONS).
+# pylint: disable=wildcard-import,unused-wildcard-import,undefined-variable
 import os
 from pathlib import Path
 
