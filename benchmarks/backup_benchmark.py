@@ -72,12 +72,13 @@ def build(work_dir, name, documents, pdf_size, text_only, venv):
 
 
 def measure(argv, cwd, env=None):
-    """Run argv in a fresh child; (seconds, peak RSS in MB of its largest process, stdout)."""
+    """Run argv in a fresh child; (seconds, peak RSS in MB of its largest process, CPU seconds, stdout)."""
     probe = ('import resource, subprocess, sys, time\n'
              'start = time.monotonic()\n'
              'done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n'
              'elapsed = time.monotonic() - start\n'
-             'sys.stdout.write("%f %d\\n" % (elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n'
+             'usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n'
+             'sys.stdout.write("%f %d %f\\n" % (elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime))\n'
              'sys.stdout.write(done.stdout.decode("utf-8", "replace"))\n'
              'sys.exit(done.returncode)\n')
     result = subprocess.run([sys.executable, '-c', probe] + [str(a) for a in argv], cwd=str(cwd), env=env,
@@ -86,36 +87,37 @@ def measure(argv, cwd, env=None):
         raise RuntimeError('%s failed:\n%s\n%s' % (' '.join(map(str, argv)), result.stdout[-3000:],
                                                    result.stderr[-3000:]))
     first, _, rest = result.stdout.partition('\n')
-    seconds, rss_kb = first.split()
-    return float(seconds), int(rss_kb) / 1024.0, rest
+    seconds, rss_kb, cpu = first.split()
+    return float(seconds), int(rss_kb) / 1024.0, float(cpu), rest
 
 
 def run_ours(instance, out_dir, level, compression):
     env = dict(os.environ, PYTHONPATH=str(REPO / '.cache' / 'collections'))
-    seconds, rss, stdout = measure([instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
-                                    level, compression], instance.base_dir, env)
+    seconds, rss, cpu, stdout = measure([instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
+                                         level, compression], instance.base_dir, env)
     report = json.loads(stdout.strip().splitlines()[-1])
     os.remove(report['archive'])
     os.remove(report['archive'] + '.sha256')
-    return seconds, report['size'], rss
+    return seconds, report['size'], rss, cpu
 
 
 def run_pigz(instance, out_dir):
     archive = out_dir / 'pigz.tar.gz'
-    seconds, rss, _ = measure(['sh', '-c', 'tar cf - media db/db.sqlite3 | pigz -1 > "%s"' % archive],
-                              instance.base_dir)
+    seconds, rss, cpu, _ = measure(['sh', '-c', 'tar cf - media db/db.sqlite3 | pigz -1 > "%s"' % archive],
+                                   instance.base_dir)
     size = archive.stat().st_size
     archive.unlink()
-    return seconds, size, rss
+    return seconds, size, rss, cpu
 
 
 def run_manage(instance, out_dir):
     archive = out_dir / 'manage.tar.gz'
     env = instance.environment()
-    seconds, rss, _ = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir, env)
+    seconds, rss, cpu, _ = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir,
+                                   env)
     size = archive.stat().st_size
     archive.unlink()
-    return seconds, size, rss
+    return seconds, size, rss, cpu
 
 
 def warm_up(instance):
@@ -123,22 +125,24 @@ def warm_up(instance):
     subprocess.run(['sh', '-c', 'tar cf - media db > /dev/null'], cwd=str(instance.base_dir), check=True)
 
 
-def report(name, documents, rows):
+def report(name, documents, media, rows):
     ours, pigz = rows['ours'], rows['pigz']
-    print('\n%s: %d documents, %.0f MB of media' % (name, documents, media_megabytes(rows)))
-    print('  %-8s %9s %11s %12s %11s %11s' % ('tool', 'time s', 'size MB', 'peak RSS MB', 'time/ours',
-                                            'size/pigz'))
-    for tool, (seconds, size, rss) in rows.items():
-        print('  %-8s %9.2f %11.1f %12.1f %11.2f %11.3f' % (
-            tool, seconds, size / 1e6, rss, seconds / ours[0], size / float(pigz[1])))
-    print('  ours/pigz time %.2fx, size %.3fx%s; target: %s' % (
+    print('\n%s: %d documents, %.1f MB of media in %d files' % (name, documents, media[0] / 1e6, media[1]))
+    print('  %-8s %8s %8s %10s %12s %10s %10s' % ('tool', 'time s', 'CPU s', 'size MB', 'peak RSS MB',
+                                                'time/ours', 'size/pigz'))
+    for tool, (seconds, size, rss, cpu) in rows.items():
+        print('  %-8s %8.2f %8.2f %10.1f %12.1f %10.2f %10.3f' % (
+            tool, seconds, cpu, size / 1e6, rss, seconds / ours[0], size / float(pigz[1])))
+    print('  ours/pigz: time %.2fx, size %.3fx%s' % (
         ours[0] / pigz[0], ours[1] / float(pigz[1]),
-        (', ours/manage.py time %.3fx' % (ours[0] / rows['manage'][0])) if 'manage' in rows else '',
-        TARGETS[name]))
+        ('; ours/manage.py: time %.3fx, peak RSS %.2fx' % (ours[0] / rows['manage'][0], ours[2] / rows['manage'][2]))
+        if 'manage' in rows else ''))
+    print('  target: %s' % TARGETS[name])
 
 
-def media_megabytes(rows):
-    return rows.get('_media', 0) / 1e6
+def media_summary(instance):
+    sizes = [f.stat().st_size for f in Path(str(instance.media_root)).rglob('*') if f.is_file()]
+    return sum(sizes), len(sizes)
 
 
 def main(argv):
@@ -155,8 +159,8 @@ def main(argv):
     options.work_dir.mkdir(parents=True, exist_ok=True)
     out_dir = options.work_dir / 'out'
     out_dir.mkdir(exist_ok=True)
-    print('machine: %d cores; ours = compression %s, level %s' % (
-        len(os.sched_getaffinity(0)), options.compression, options.compression_level))
+    print('machine: %d cores, load average %.1f; ours = compression %s, level %s' % (
+        len(os.sched_getaffinity(0)), os.getloadavg()[0], options.compression, options.compression_level))
     for name in options.only or sorted(SCENARIOS):
         documents, pdf_size, text_only = SCENARIOS[name]
         documents = max(10, int(documents * options.scale))
@@ -167,10 +171,7 @@ def main(argv):
         rows['pigz'] = run_pigz(instance, out_dir)
         if not options.skip_manage:
             rows['manage'] = run_manage(instance, out_dir)
-        media = sum(f.stat().st_size for f in Path(instance.media_root).rglob('*') if f.is_file())
-        report(name, documents, dict(rows, _media=media) if False else rows)
-        print('  media: %.1f MB in %d files' % (media / 1e6, sum(1 for f in Path(instance.media_root).rglob('*')
-                                                                 if f.is_file())))
+        report(name, documents, media_summary(instance), rows)
 
 
 if __name__ == '__main__':
