@@ -1,0 +1,64 @@
+"""After backup.yml on docs01 and restore.yml on docs02 (twice), both on PostgreSQL: docs02
+equals docs01 through the state helper, the archive is private at the host and the
+controller, and docs02's schema is fully migrated."""
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+testinfra_hosts = ["docs01", "docs02"]
+
+REPO = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+
+
+def state_of(base):
+    output = subprocess.run(
+        [str(REPO / ".venv/bin/python"), str(REPO / "tests/support/molecule_instance.py"), "state", str(base)],
+        check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(output)
+
+
+def base_dir(host):
+    return host.ansible.get_variables()["test_host_base_dir"]
+
+
+def base_dir_of(name):
+    """Any host's base directory, from the inventory the shared create wrote."""
+    inventory = yaml.safe_load((EPHEMERAL / "inventory" / "ssh_test_hosts.yml").read_text())
+    return Path(inventory["all"]["hosts"][name]["test_host_base_dir"])
+
+
+def description(host):
+    return json.loads(Path(base_dir(host), "instance.json").read_text())
+
+
+def test_instances_run_on_postgresql(host):
+    assert description(host)["engine"] == "postgresql"
+
+
+def test_archive_is_private_on_host_and_controller(host):
+    if host.backend.get_hostname() != "docs01":
+        return
+    directory = "%s/backups" % base_dir(host)
+    with host.sudo():
+        names = [n for n in host.check_output("ls -A %s" % directory).split() if n.endswith(".tar.gz")]
+        assert len(names) == 1, names
+        archive = "%s/%s" % (directory, names[0])
+        assert host.file(archive).mode == 0o600
+        digest = host.check_output("sha256sum %s" % archive).split()[0]
+    copy = EPHEMERAL / "controller-backups" / names[0]
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+
+
+def test_restored_instance_equals_the_source(host):
+    if host.backend.get_hostname() != "docs02":
+        return
+    source = state_of(base_dir_of("docs01"))
+    assert source["counts"]["documents"] > 0
+    assert state_of(base_dir(host)) == source
