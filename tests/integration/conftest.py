@@ -102,16 +102,23 @@ def _copy_of_template(templates, engine, seeded, cluster, base_dir):
 def make_instance(request, tmp_path, papermerge_venv, _instance_templates):
     """Factory: make_instance(engine='sqlite', migrated=True, seeded=False)."""
     numbers = itertools.count(1)
+    made = []
 
     def make(engine='sqlite', migrated=True, seeded=False):
         base_dir = tmp_path / ('%s-%d' % (engine, next(numbers)))
         cluster = _cluster_for(request, engine)
-        if not (migrated or seeded):
-            return create_instance(base_dir, papermerge_venv, _new_database(cluster, engine),
-                                   migrated=False)
-        return _copy_of_template(_instance_templates, engine, seeded, cluster, base_dir)
+        if migrated or seeded:
+            instance = _copy_of_template(_instance_templates, engine, seeded, cluster, base_dir)
+        else:
+            instance = create_instance(base_dir, papermerge_venv,
+                                       _new_database(cluster, engine), migrated=False)
+        made.append(instance)
+        return instance
 
-    return make
+    yield make
+    for instance in made:  # PostgreSQL databases outlive tmp_path: drop them
+        if instance.engine == 'postgresql':
+            request.getfixturevalue('pg_cluster').drop_database(instance.database['name'])
 
 
 def _read_only(instance, name):
