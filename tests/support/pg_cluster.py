@@ -1,13 +1,13 @@
 """A throwaway PostgreSQL cluster for the integration tests.
 
-initdb into a fresh directory under /tmp as OS user ``postgres`` (initdb refuses root), start it
-with pg_ctl on 127.0.0.1 and a free port (never 5432), password authentication (scram-sha-256)
-for every connection, and a superuser password.  ``create_database(name)`` makes a login role
+initdb into a fresh directory under /tmp (as OS user ``postgres`` when running as root: initdb
+refuses root), start it with pg_ctl on 127.0.0.1 and a free port (never 5432), password
+authentication (scram-sha-256) for every connection, and a superuser password.  ``create_database(name)`` makes a login role
 and a database owned by it and returns the database dict with configula keys that instances
 and modules take.  ``stop()`` stops the server and removes the directory; it is safe to call
 twice and also runs at interpreter exit.
 
-Passwords reach initdb through a file and psql/pg_ctl through PGPASSWORD, never argv.
+Passwords reach initdb through a 0600 file and psql through PGPASSWORD, never argv.
 """
 
 import atexit
@@ -66,7 +66,8 @@ class PostgresCluster:
         self.superuser = SUPERUSER
         self.superuser_password = secrets.token_urlsafe(16)
         self._running = False
-        self._account = pwd.getpwnam(OS_USER)
+        # initdb refuses root: as root the server runs as ``postgres``, else as ourselves.
+        self._account = pwd.getpwnam(OS_USER) if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self):
@@ -126,7 +127,8 @@ class PostgresCluster:
         return result.returncode == 0
 
     def _as_postgres(self, argv, check=True):
-        result = subprocess.run(['runuser', '-u', OS_USER, '--'] + argv, cwd=str(self.base_dir),
+        prefix = ['runuser', '-u', self._account.pw_name, '--'] if os.geteuid() == 0 else []
+        result = subprocess.run(prefix + argv, cwd=str(self.base_dir),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 check=False)
         if check and result.returncode != 0:
