@@ -213,6 +213,13 @@ def test_seed_without_groups_restores_with_papermerge_itself(make_instance, tmp_
         [d['path'] for d in source.state()['documents']]
 
 
+def test_sql_runs_on_either_engine(seeded_instance):
+    rows = seeded_instance.sql("SELECT title FROM core_basetreenode WHERE ctype = 'document' "
+                               "AND title LIKE 'Rechnung%'")
+    assert rows == [['Rechnung Zahnärztin Müller']]
+    assert seeded_instance.sql('UPDATE core_page SET lang = lang') == []
+
+
 def test_smoke_check_writes_nothing(seeded_instance):
     before = seeded_instance.state()
     seeded_instance.smoke()

@@ -28,6 +28,7 @@ BUILD_VENV_SCRIPT = SUPPORT_DIR / 'build_papermerge_venv.sh'
 SEED_SCRIPT = DJANGO_SCRIPTS / 'seed.py'
 STATE_SCRIPT = DJANGO_SCRIPTS / 'state.py'
 SMOKE_SCRIPT = DJANGO_SCRIPTS / 'smoke.py'
+SQL_SCRIPT = DJANGO_SCRIPTS / 'sql.py'
 
 # A fixed key keeps instances reproducible; it protects nothing (throwaway test hosts).
 TEST_SECRET_KEY = 'papermerge-backup-tests-not-a-secret'
@@ -143,9 +144,9 @@ class PapermergeInstance:
         env.update(extra or {})
         return env
 
-    def run(self, argv, env=None, timeout=600):
+    def run(self, argv, env=None, timeout=600, stdin=None):
         """Run ``argv`` in the project dir with this instance's environment; return stdout."""
-        result = subprocess.run([str(a) for a in argv], cwd=str(self.project_dir),
+        result = subprocess.run([str(a) for a in argv], cwd=str(self.project_dir), input=stdin or '',
                                 env=self.environment(env), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, timeout=timeout,
                                 check=False)
@@ -180,6 +181,11 @@ class PapermergeInstance:
         ``timestamps=False`` leaves out created_at/updated_at of users and nodes."""
         args = [] if timestamps else ['--no-timestamps']
         return json.loads(self.run_django_script(STATE_SCRIPT, *args))
+
+    def sql(self, statement):
+        """Run one SQL statement on the instance's database (either engine, in a transaction);
+        return its rows as lists (values JSON-converted: uuids and times as strings)."""
+        return json.loads(self.run([self.python, SQL_SCRIPT], stdin=statement))
 
     def smoke(self):
         """Check the instance still takes everyday writes (new user, folder, document, tag,
