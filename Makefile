@@ -12,13 +12,13 @@ COLLECTIONS := $(CURDIR)/.cache/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help system-deps venv collection-link papermerge-venv lint sanity units integration molecule test demo build clean
+.PHONY: help system-deps venv collection-link papermerge-venv lint sanity units integration molecule test demo build docs clean
 
 help:
 	@echo "make demo         back up a throwaway local Papermerge, show the archive, restore it elsewhere"
 	@echo "make test         everything CI runs: lint, sanity, unit, integration and Molecule tests"
 	@echo "make venv         the development toolchain in .venv"
-	@echo "make lint | sanity | units | integration | molecule | build"
+	@echo "make lint | sanity | units | integration | molecule | build | docs"
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -41,6 +41,11 @@ papermerge-venv:
 lint: venv
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/antsibull-changelog lint
+	$(BIN)/python scripts/render_reference_docs.py --check
+
+# docs/reference/ is generated from DOCUMENTATION/RETURN and meta/argument_specs.yml.
+docs: venv
+	$(BIN)/python scripts/render_reference_docs.py
 
 sanity: venv
 	bash scripts/ansible-test-sanity.sh
