@@ -82,3 +82,36 @@ def test_backup_fetch_verify_rotate(make_instance, tmp_path):
     assert second.ok, second.explain()
     assert second.changed('docs01') == 0, second.changed_tasks('docs01')
     assert listing(host_dir) == sorted([name, name + '.sha256', old_mine[-1]] + old_theirs)
+
+
+def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path):
+    instance = make_instance(seeded=True)
+    host_dir = tmp_path / 'host-backups'
+    host_dir.mkdir()
+    old = old_archives(host_dir, 'docs01', range(1, 6))
+    blocker = tmp_path / 'not-a-directory'
+    blocker.write_text('the sync directory cannot be created below a file')
+    inventory = local_inventory(
+        hosts={'docs01': {}},
+        papermerge_project_dir=str(instance.project_dir),
+        papermerge_venv=str(instance.venv),
+        papermerge_config_file=str(instance.config_file),
+        ansible_python_interpreter='/usr/bin/python3',
+    )
+    inventory['backup_targets'] = {'hosts': {'backup01': {
+        'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3'}}}
+    run = run_playbook(PLAYBOOK, inventory, {
+        'papermerge_backup_dir': str(host_dir),
+        'papermerge_backup_label': 'docs01',
+        'papermerge_backup_poll_interval': '1',
+        'papermerge_backup_sync_host': 'backup01',
+        'papermerge_backup_sync_dir': str(blocker / 'backups'),
+        'papermerge_backup_keep_last': '1',
+    })
+    assert not run.ok
+    [failure] = run.results('Fail the run, keeping the archive on the host', host='docs01')
+    assert 'The archive stays on docs01 and nothing was rotated' in failure['msg']
+    made = [name for name in listing(host_dir) if name.endswith('.tar.gz') and name not in old]
+    assert len(made) == 1
+    assert (host_dir / (made[0] + '.sha256')).exists()
+    assert all((host_dir / name).exists() for name in old), 'rotation ran although the copy failed'
