@@ -115,3 +115,24 @@ def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path
     assert len(made) == 1
     assert (host_dir / (made[0] + '.sha256')).exists()
     assert all((host_dir / name).exists() for name in old), 'rotation ran although the copy failed'
+
+
+def test_check_mode_before_the_first_backup_writes_nothing(make_instance, tmp_path):
+    instance = make_instance(seeded=True)
+    inventory = local_inventory(
+        hosts={'docs01': {}},
+        papermerge_project_dir=str(instance.project_dir),
+        papermerge_venv=str(instance.venv),
+        papermerge_config_file=str(instance.config_file),
+        ansible_python_interpreter='/usr/bin/python3',
+    )
+    run = run_playbook(PLAYBOOK, inventory, {
+        'papermerge_backup_dir': str(tmp_path / 'backups'),
+        'papermerge_backup_fetch_dir': str(tmp_path / 'controller'),
+        'papermerge_backup_label': 'docs01',
+    }, check=True)
+    assert run.ok, run.explain()
+    assert run.changed('docs01') >= 1
+    [report] = run.results('Report the archive', host='docs01')
+    assert report['msg'].startswith('Would create %s' % (tmp_path / 'backups'))
+    assert not (tmp_path / 'backups').exists() and not (tmp_path / 'controller').exists()
