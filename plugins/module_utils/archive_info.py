@@ -89,6 +89,6 @@ def _summary(manifest):
     if manifest is None:
         return None
     summary = dict((key, manifest.get(key)) for key in MANIFEST_SUMMARY_KEYS if key in manifest)
-    summary["member_count"] = len(manifest.get("members") or {})
-    summary["symlink_count"] = len(manifest.get("symlinks") or {})
+    summary["member_count"] = manifest.get("member_count", 0)
+    summary["symlink_count"] = manifest.get("symlink_count", 0)
     return summary

@@ -20,36 +20,63 @@ __metaclass__ = type
 
 import gzip
 import hashlib
+import io
 import os
 import posixpath
 import tarfile
 import zlib
 
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
+from ansible_collections.papermerge.backup.plugins.module_utils.backup_json import Scanner
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 BACKUP_JSON = "backup.json"
 MEDIA_FOLDERS = ("docs", "sidecars")
 CHUNK_SIZE = 1024 * 1024
 MANIFEST_MAX_SIZE = 256 * 1024 * 1024
+# Restored media files are readable by the web and worker processes, as Papermerge's own files are; the
+# staging directory itself is 0700, so nobody sees them before they are moved into place.
+STAGED_MODE = 0o644
 
 
 class Member:
-    """One archive member as validated: kind is 'file', 'dir' or 'symlink'; name is normalised."""
+    """One archive member as validated: kind is 'file', 'dir' or 'symlink'; name is normalised.
 
-    __slots__ = ("name", "raw_name", "kind", "size", "sha256", "mtime", "mode", "linkname", "staged")
+    An archive holds tens of thousands of members, so a Member is kept small: the raw name only when it
+    differs from the normalised one, the sha256 as 32 bytes, the staged file as the stage directory's path
+    (shared) plus a number.
+    """
 
-    def __init__(self, name, raw_name, kind, size=0, sha256=None, mtime=0, mode=0o644, linkname=None,
-                 staged=None):
+    __slots__ = ("name", "_raw_name", "kind", "size", "digest", "mtime", "linkname", "stage_dir", "stage_number",
+                 "verified")
+
+    def __init__(self, name, raw_name, kind, size=0, mtime=0, linkname=None):
         self.name = name
-        self.raw_name = raw_name
+        self._raw_name = None if raw_name == name else raw_name
         self.kind = kind
         self.size = size
-        self.sha256 = sha256
+        self.digest = None
         self.mtime = mtime
-        self.mode = mode
         self.linkname = linkname
-        self.staged = staged
+        self.stage_dir = None
+        self.stage_number = None
+        self.verified = False
+
+    @property
+    def raw_name(self):
+        return self._raw_name or self.name
+
+    @property
+    def sha256(self):
+        """Hex sha256 of the content (None when the archive was read without hashing)."""
+        return self.digest.hex() if self.digest is not None else None
+
+    @property
+    def staged(self):
+        """Path of the staged copy, or None when the archive was read without staging."""
+        if self.stage_dir is None:
+            return None
+        return os.path.join(self.stage_dir, "%08d" % self.stage_number)
 
     def __repr__(self):
         return "Member(%r, %r, size=%r)" % (self.name, self.kind, self.size)
@@ -73,7 +100,7 @@ class ArchiveContents:
         self.backup_json_sha256 = None
         self.backup_json_first = False
         self.manifest = None
-        self.manifest_name = None
+        self.manifest_path = None
         self.sha256 = None
         self.size = 0
         self.member_count = 0
@@ -174,6 +201,9 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     finally:
         raw.close()
     _check_symlinks(contents)
+    _check_file_prefixes(contents)
+    if contents.manifest_path is not None:
+        _load_manifest(contents)
     return contents
 
 
@@ -199,7 +229,7 @@ def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
         elif name == BACKUP_JSON:
             _spool_backup_json(tar, info, contents, spool_dir, first=not seen_file)
         elif name == manifest_format.MANIFEST_NAME:
-            _read_manifest(tar, info, contents, name)
+            _spool_manifest(tar, info, contents, spool_dir)
         elif is_media_name(name):
             seen_file = True
             _take_file(tar, info, name, contents, stage_dir, hash_files)
@@ -225,14 +255,14 @@ def _position(contents):
 def _take_file(tar, info, name, contents, stage_dir, hash_files):
     if name in contents.files:
         raise _unsafe(info.name, "a second member has the same name %r" % name)
-    member = Member(name, info.name, "file", size=info.size, mtime=info.mtime, mode=info.mode)
+    member = Member(name, info.name, "file", size=info.size, mtime=info.mtime)
     source = tar.extractfile(info)
     digest = hashlib.sha256() if hash_files else None
-    target = None
     handle = None
     if stage_dir is not None:
-        target = os.path.join(stage_dir, *name.split("/"))
-        handle = _create_staged(stage_dir, target, info.name)
+        # Flat staging (a counter, not the member's path): no directory tree to create and remove twice.
+        member.stage_dir, member.stage_number = stage_dir, len(contents.files)
+        handle = _create_staged(member.staged, info.name)
     try:
         while True:
             chunk = source.read(CHUNK_SIZE)
@@ -242,21 +272,19 @@ def _take_file(tar, info, name, contents, stage_dir, hash_files):
                 digest.update(chunk)
             if handle is not None:
                 handle.write(chunk)
+        if handle is not None:
+            handle.flush()
+            os.fchmod(handle.fileno(), STAGED_MODE)
+            if info.mtime:
+                os.utime(handle.fileno(), (info.mtime, info.mtime))
     finally:
         if handle is not None:
             handle.close()
-    member.sha256 = digest.hexdigest() if digest is not None else None
-    member.staged = target
+    member.digest = digest.digest() if digest is not None else None
     contents.files[name] = member
 
 
-def _create_staged(stage_dir, target, raw_name):
-    directory = os.path.dirname(target)
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except (OSError, IOError) as error:
-        # e.g. an earlier member 'docs/a' (a file) and now 'docs/a/b'
-        raise _unsafe(raw_name, "its folder cannot be created (%s)" % error)
+def _create_staged(target, raw_name):
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(target, flags, 0o600)
@@ -268,11 +296,26 @@ def _create_staged(stage_dir, target, raw_name):
 def _spool_backup_json(tar, info, contents, spool_dir, first):
     if contents.backup_json is not None:
         raise _unsafe(info.name, "the archive holds backup.json twice")
+    contents.backup_json, contents.backup_json_sha256 = _spool(tar, info, spool_dir, ".backup.json")
+    contents.backup_json_size = info.size
+    contents.backup_json_first = first
+
+
+def _spool_manifest(tar, info, contents, spool_dir):
+    if contents.manifest_path is not None:
+        raise _unsafe(info.name, "the archive holds the manifest twice")
+    if info.size > MANIFEST_MAX_SIZE:
+        raise _unsafe(info.name, "the manifest is implausibly large (%d bytes)" % info.size)
+    contents.manifest_path = _spool(tar, info, spool_dir, ".manifest.json")[0]
+
+
+def _spool(tar, info, spool_dir, file_name):
+    """Copy a member's content to spool_dir/file_name (0600); returns (path, sha256 hex)."""
+    if spool_dir is None:
+        raise PapermergeBackupError("internal error: nowhere to spool %s" % info.name)
     source = tar.extractfile(info)
     digest = hashlib.sha256()
-    if spool_dir is None:
-        raise PapermergeBackupError("internal error: nowhere to spool backup.json")
-    target = os.path.join(spool_dir, ".backup.json")
+    target = os.path.join(spool_dir, file_name)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "wb") as handle:
         while True:
@@ -281,22 +324,73 @@ def _spool_backup_json(tar, info, contents, spool_dir, first):
                 break
             digest.update(chunk)
             handle.write(chunk)
-    contents.backup_json = target
-    contents.backup_json_size = info.size
-    contents.backup_json_sha256 = digest.hexdigest()
-    contents.backup_json_first = first
+    return target, digest.hexdigest()
 
 
-def _read_manifest(tar, info, contents, name):
-    if contents.manifest is not None:
-        raise _unsafe(info.name, "the archive holds the manifest twice")
-    if info.size > MANIFEST_MAX_SIZE:
-        raise _unsafe(info.name, "the manifest is implausibly large (%d bytes)" % info.size)
+def _load_manifest(contents):
+    """The manifest's summary: every top-level key but the member and symlink lists, which are counted.
+
+    The member list names every file of the archive; it is streamed (here and by verify_manifest), never
+    held in memory whole.
+    """
+    summary = {}
     try:
-        contents.manifest = manifest_format.parse(tar.extractfile(info).read())
-    except PapermergeBackupError as error:
-        raise PapermergeBackupError("%s: the archive is damaged; use another copy" % error, member=name)
-    contents.manifest_name = name
+        for key, entries in _manifest_sections(contents.manifest_path, summary):
+            if entries is None:
+                continue
+            count = 0
+            for _name, entry in entries:
+                if key == "members" and not (isinstance(entry, dict) and "size" in entry and "sha256" in entry):
+                    raise ValueError("malformed entry in 'members'")
+                count += 1
+            summary["member_count" if key == "members" else "symlink_count"] = count
+    except ValueError as error:
+        raise _bad_manifest("it cannot be read: %s" % error)
+    _check_manifest_summary(summary, contents)
+    contents.manifest = summary
+
+
+def _manifest_sections(path, summary=None):
+    """Yield (key, None) after storing plain top-level keys in summary, (key, iterator of (name, value))
+    for 'members' and 'symlinks'."""
+    with io.open(path, "r", encoding="utf-8") as handle:
+        scanner = Scanner(handle)
+        if scanner.peek() != "{":
+            raise ValueError("the manifest is not a JSON object")
+        for key in scanner.object_keys():
+            if key in ("members", "symlinks"):
+                if scanner.peek() != "{":
+                    raise ValueError("%r is not an object" % key)
+                entries = ((name, scanner.value()) for name in scanner.object_keys())
+                yield key, entries
+                for _entry in entries:  # whatever the caller left unread
+                    pass
+            else:
+                value = scanner.value()
+                if summary is not None:
+                    summary[key] = value
+                yield key, None
+        scanner.expect_end()
+
+
+def _check_manifest_summary(summary, contents):
+    missing = [key for key in manifest_format.REQUIRED_KEYS if key not in summary and key != "members"]
+    if "member_count" not in summary:
+        missing.append("members")
+    if missing:
+        raise _bad_manifest("it lacks %s" % ", ".join(missing))
+    version = summary["format_version"]
+    if not isinstance(version, int) or version > manifest_format.FORMAT_VERSION:
+        raise PapermergeBackupError(
+            "the archive's manifest has format version %r, this collection (%s) reads up to %d: use a newer "
+            "papermerge.backup collection" % (version, manifest_format.COLLECTION_VERSION,
+                                              manifest_format.FORMAT_VERSION))
+
+
+def _bad_manifest(reason):
+    return PapermergeBackupError("the archive's manifest %s is unusable: %s. The archive is damaged; use another "
+                                 "copy" % (manifest_format.MANIFEST_NAME, reason),
+                                 member=manifest_format.MANIFEST_NAME)
 
 
 def _check_symlinks(contents):
@@ -313,6 +407,14 @@ def _check_symlinks(contents):
         for prefix in _prefixes(link.name):
             if prefix in contents.files:
                 raise _unsafe(link.raw_name, "it sits below the file member %r" % prefix)
+
+
+def _check_file_prefixes(contents):
+    """A file cannot also be a folder: 'docs/a' and 'docs/a/b' in one archive is refused."""
+    for name, member in contents.files.items():
+        for prefix in _prefixes(name):
+            if prefix in contents.files:
+                raise _unsafe(member.raw_name, "it sits below the file member %r" % prefix)
 
 
 def check_user_folders(contents, usernames):
@@ -355,39 +457,55 @@ def verify_manifest(contents):
 
     Returns False when the archive has no manifest (Papermerge's own archives), True when all matched.
     """
-    manifest = contents.manifest
-    if manifest is None:
+    if contents.manifest_path is None:
         return False
-    expected = {}
-    for raw_name, entry in manifest["members"].items():
-        expected[normalize_member_name(raw_name)] = entry
-    normalized = dict(manifest, members=expected)
-    for name in sorted(contents.files):
-        member = contents.files[name]
-        manifest_format.verify_member(normalized, name, member.size, member.sha256)
-    seen = list(contents.files)
-    if contents.backup_json is not None:
-        manifest_format.verify_member(normalized, BACKUP_JSON, contents.backup_json_size,
-                                      contents.backup_json_sha256)
-        seen.append(BACKUP_JSON)
-    missing = manifest_format.missing_members(normalized, seen)
+    missing = []
+    try:
+        for key, entries in _manifest_sections(contents.manifest_path):
+            if key == "members":
+                for raw_name, entry in entries:
+                    _verify_entry(contents, raw_name, entry, missing)
+    except ValueError as error:
+        raise _bad_manifest("it cannot be read: %s" % error)
     if missing:
         raise PapermergeBackupError(
             "archive member %s is listed in the manifest but missing from the archive (%d missing in all): "
             "the archive is incomplete; use another copy" % (missing[0], len(missing)),
             member=missing[0], missing_members=missing[:20])
+    unlisted = sorted(name for name, member in contents.files.items() if not member.verified)
+    if unlisted:
+        raise PapermergeBackupError("archive member %s is not listed in the manifest (%d in all): the archive "
+                                    "was altered" % (unlisted[0], len(unlisted)), member=unlisted[0])
     return True
+
+
+def _verify_entry(contents, raw_name, entry, missing):
+    name = normalize_member_name(raw_name)
+    if name == BACKUP_JSON:
+        found = (contents.backup_json_size, contents.backup_json_sha256) if contents.backup_json else None
+    else:
+        member = contents.files.get(name)
+        found = (member.size, member.sha256) if member is not None else None
+        if member is not None:
+            member.verified = True
+    if found is None:
+        missing.append(name)
+        return
+    if found != (entry.get("size"), entry.get("sha256")):
+        raise PapermergeBackupError(
+            "archive member %s does not match the manifest (size %s, expected %s; sha256 %s, expected %s): the "
+            "archive is corrupted; use another copy" % (name, found[0], entry.get("size"), found[1],
+                                                        entry.get("sha256")), member=name)
 
 
 def missing_version_files(contents, backup):
     """file_path of every document version backup.json names whose file the archive lacks (sorted)."""
     missing = []
-    for index in range(len(backup.users)):
-        for node in backup.iter_nodes(index):
-            for version in node.get("versions") or []:
-                path = version.get("file_path")
-                if path and _normalized_or_none(path) not in contents.files:
-                    missing.append(path)
+    for _index, node in backup.iter_nodes():
+        for version in node.get("versions") or []:
+            path = version.get("file_path")
+            if path and _normalized_or_none(path) not in contents.files:
+                missing.append(path)
     return sorted(missing)
 
 

@@ -19,58 +19,244 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import io
 import json
 import uuid
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 CTYPES = ("folder", "document")
+SCAN_CHUNK = 1 << 16
 FORBIDDEN_TITLE_CHARACTERS = "<>/\\;:&"
 
 
 class BackupJson:
-    """The parsed backup.json: meta data, users (without their nodes) and each user's nodes."""
+    """The parsed backup.json: meta data and users (without their nodes); nodes are streamed from the file.
 
-    def __init__(self, data):
-        self.created = data.get("created")
-        self.version = data.get("version")
-        self.extra = dict((k, v) for k, v in data.items() if k not in ("users", "created", "version"))
+    Memory stays flat however many documents there are: load() reads the file once to check its shape and
+    keep the users, iter_nodes() reads it again and yields (user index, node) one node at a time.
+    """
+
+    def __init__(self, path, member="backup.json"):
+        self.path = path
+        self.member = member
+        self.created = None
+        self.version = None
+        self.extra = {}
         self.users = []
-        self._nodes = []
-        for user in data["users"]:
-            user = dict(user)
-            self._nodes.append(user.pop("nodes"))
-            self.users.append(user)
+        self._counts = dict(users=0, folders=0, documents=0, versions=0, pages=0, tags=0)
 
-    def iter_nodes(self, user_index):
-        return iter(self._nodes[user_index])
+    def iter_nodes(self):
+        """(user index, node dict) for every node of every user, in file order."""
+        for event in _events(self.path, self.member):
+            if event[0] == "node":
+                yield event[1], event[2]
 
     def counts(self):
-        counts = dict(users=len(self.users), folders=0, documents=0, versions=0, pages=0, tags=0)
-        for index, user in enumerate(self.users):
-            counts["tags"] += len(user.get("tags") or [])
-            for node in self.iter_nodes(index):
-                if node["ctype"] == "folder":
-                    counts["folders"] += 1
-                    continue
-                counts["documents"] += 1
-                for version in node.get("versions") or []:
-                    counts["versions"] += 1
-                    counts["pages"] += len(version.get("pages") or [])
-        return counts
+        return dict(self._counts)
+
+    def take(self, event):
+        kind = event[0]
+        if kind == "meta":
+            self._take_meta(event[1], event[2])
+        elif kind == "node":
+            _check_node(event[2], "users[%d].nodes[%d]" % (event[1], event[3]), self.member)
+            self._count(event[2])
+        elif kind == "user":
+            self._take_user(event[1], event[2])
+
+    def _take_meta(self, key, value):
+        if key == "created":
+            self.created = value
+        elif key == "version":
+            if value is not None and not isinstance(value, str):
+                raise _broken(self.member, "'version' is not a string")
+            self.version = value
+        else:
+            self.extra[key] = value
+
+    def _take_user(self, index, user):
+        where = "users[%d]" % index
+        _check_user(user, where, self.member)
+        if any(other["username"] == user["username"] for other in self.users):
+            raise _broken(self.member, "user %r appears twice" % user["username"], where)
+        self.users.append(user)
+        self._counts["users"] += 1
+        self._counts["tags"] += len(user.get("tags") or [])
+
+    def _count(self, node):
+        if node["ctype"] == "folder":
+            self._counts["folders"] += 1
+            return
+        self._counts["documents"] += 1
+        for version in node.get("versions") or []:
+            self._counts["versions"] += 1
+            self._counts["pages"] += len(version.get("pages") or [])
 
 
 def load(path, member="backup.json"):
-    """Parse and check the spooled backup.json at path; PapermergeBackupError says what is wrong."""
+    """Read and check the spooled backup.json at path; PapermergeBackupError says what is wrong."""
+    backup = BackupJson(path, member)
+    seen_users = False
+    for event in _events(path, member):
+        seen_users = seen_users or event[0] == "users"
+        backup.take(event)
+    if not seen_users:
+        raise _broken(member, "the 'users' list is missing")
+    return backup
+
+
+def _events(path, member):
+    """Stream backup.json as events: ('meta', key, value) for top-level keys other than users, ('users',)
+    when the users list starts, ('node', user index, node, node index) for each node, and ('user', index,
+    user without its nodes) when a user's object ends."""
     try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
+        with io.open(path, "r", encoding="utf-8") as handle:
+            scanner = Scanner(handle)
+            if scanner.peek() != "{":
+                raise _broken(member, "the top level is not an object")
+            for key in scanner.object_keys():
+                if key != "users":
+                    yield ("meta", key, scanner.value())
+                    continue
+                if scanner.peek() != "[":
+                    raise _broken(member, "the 'users' list is missing")
+                yield ("users",)
+                for index in scanner.array_items():
+                    for event in _user_events(scanner, index, member):
+                        yield event
+            scanner.expect_end()
     except UnicodeDecodeError as error:
         raise _broken(member, "it is not UTF-8 (%s)" % error)
     except ValueError as error:
         raise _broken(member, "it is not valid JSON (%s)" % error)
-    check_shape(data, member)
-    return BackupJson(data)
+
+
+def _user_events(scanner, index, member):
+    if scanner.peek() != "{":
+        raise _broken(member, "not an object", "users[%d]" % index)
+    user = {}
+    for key in scanner.object_keys():
+        if key != "nodes":
+            user[key] = scanner.value()
+            continue
+        if scanner.peek() != "[":
+            raise _broken(member, "'nodes' is missing or not a list", "users[%d]" % index)
+        for number in scanner.array_items():
+            yield ("node", index, scanner.value(), number)
+        user["nodes"] = True
+    if "nodes" not in user:
+        raise _broken(member, "'nodes' is missing or not a list", "users[%d]" % index)
+    del user["nodes"]
+    yield ("user", index, user)
+
+
+class Scanner:
+    """Just enough of an incremental JSON reader: objects and arrays are walked here, and each value inside
+    them is decoded by the json module, with only that value's text in memory."""
+
+    WHITESPACE = " \t\r\n"
+
+    def __init__(self, handle, chunk=None):
+        self.handle = handle
+        self.chunk = chunk or SCAN_CHUNK
+        self.buffer = ""
+        self.pos = 0
+        self.eof = False
+        self.decoder = json.JSONDecoder()
+
+    def _more(self, size=None):
+        if self.eof:
+            return False
+        if self.pos > 0:
+            self.buffer = self.buffer[self.pos:]
+            self.pos = 0
+        data = self.handle.read(size or self.chunk)
+        if not data:
+            self.eof = True
+            return False
+        self.buffer += data
+        return True
+
+    def peek_value(self):
+        found = self.peek()
+        if found == "":
+            raise ValueError("the text ends in the middle of the data (truncated?)")
+        return found
+
+    def peek(self):
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in self.WHITESPACE:
+                self.pos += 1
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, char):
+        found = self.peek()
+        if found != char:
+            raise ValueError("expected %r, found %r" % (char, found or "the end"))
+        self.pos += 1
+
+    def value(self):
+        self.peek()
+        wanted = self.chunk
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.pos)
+            except ValueError:
+                if self._more(wanted):
+                    wanted *= 2  # a large value: read in growing steps so that retries stay few
+                    continue
+                raise
+            # A number that ends exactly at the end of the buffer may go on in the next chunk.
+            if end == len(self.buffer) and self._more(wanted):
+                continue
+            self.pos = end
+            return value
+
+    def object_keys(self):
+        """Walk an object: yield each key with the position at its value, which the caller consumes."""
+        self.expect("{")
+        if self.peek_value() == "}":
+            self.pos += 1
+            return
+        while True:
+            key = self.value()
+            if not isinstance(key, str):
+                raise ValueError("an object key must be a string, found %r" % (key,))
+            self.expect(":")
+            yield key
+            if not self._separator("}"):
+                return
+
+    def array_items(self):
+        """Walk an array: yield each item's index with the position at the item, which the caller consumes."""
+        self.expect("[")
+        if self.peek_value() == "]":
+            self.pos += 1
+            return
+        index = 0
+        while True:
+            self.peek_value()
+            yield index
+            index += 1
+            if not self._separator("]"):
+                return
+
+    def _separator(self, closing):
+        found = self.peek()
+        self.pos += 1
+        if found == closing:
+            return False
+        if found != ",":
+            raise ValueError("expected ',' or %r, found %r" % (closing, found or "the end"))
+        return True
+
+    def expect_end(self):
+        if self.peek() != "":
+            raise ValueError("extra data after the top-level object")
 
 
 def _broken(member, reason, where=None):
@@ -81,37 +267,16 @@ def _broken(member, reason, where=None):
         member=member)
 
 
-def check_shape(data, member="backup.json"):
-    """Refuse a backup.json that does not have the shape a restore needs, naming the first bad place."""
-    if not isinstance(data, dict):
-        raise _broken(member, "the top level is not an object")
-    users = data.get("users")
-    if not isinstance(users, list):
-        raise _broken(member, "the 'users' list is missing")
-    if "version" in data and not isinstance(data["version"], str):
-        raise _broken(member, "'version' is not a string")
-    usernames = set()
-    for index, user in enumerate(users):
-        where = "users[%d]" % index
-        _check_user(user, where, member)
-        if user["username"] in usernames:
-            raise _broken(member, "user %r appears twice" % user["username"], where)
-        usernames.add(user["username"])
-
-
 def _check_user(user, where, member):
     if not isinstance(user, dict):
         raise _broken(member, "not an object", where)
     _require(user, "username", str, where, member)
     _require(user, "password", str, where, member)
-    _require(user, "nodes", list, where, member)
     _check_uuid(user, "id", where, member, required=True)
     for key in ("is_superuser", "is_staff", "is_active"):
         if key in user and not isinstance(user[key], (bool, int)):
             raise _broken(member, "%r is not a boolean" % key, where)
     _check_tags(user.get("tags", []), where + ".tags", member)
-    for index, node in enumerate(user["nodes"]):
-        _check_node(node, "%s.nodes[%d]" % (where, index), member)
 
 
 def _check_tags(tags, where, member):

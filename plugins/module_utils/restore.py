@@ -23,6 +23,7 @@ import datetime
 import os
 import re
 import shutil
+import stat
 import tempfile
 import unicodedata
 import uuid
@@ -211,6 +212,7 @@ class Plan:
         self.permission_ids = {}
         self.new_groups = []
         self.unknown_permissions = []
+        self.targets = None
 
     @property
     def changed(self):
@@ -226,9 +228,11 @@ def make_plan(db, backup, contents, media_root):
     plan = Plan()
     users_by_id, users_by_name = _existing_users(db)
     slugs = set(row["slug"] for row in db.execute("SELECT slug FROM core_tag"))
+    existing = [_plan_user(db, plan, user, users_by_id, users_by_name) for user in backup.users]
+    node_tags = _index_nodes(plan, backup, existing)
+    del existing
     for index, user in enumerate(backup.users):
-        _plan_user(db, plan, backup, index, user, users_by_id, users_by_name)
-        _plan_tags(db, plan, backup, index, user, slugs)
+        _plan_tags(db, plan, index, user, node_tags[index], slugs)
     _plan_node_ids(db, plan)
     for index in range(len(backup.users)):
         _settle_nodes(plan, index)
@@ -264,7 +268,8 @@ def _existing_users(db):
     return by_id, by_name
 
 
-def _plan_user(db, plan, backup, index, user, users_by_id, users_by_name):
+def _plan_user(db, plan, user, users_by_id, users_by_name):
+    """Decide a user's status; returns the user's existing nodes by path (empty unless the user exists)."""
     user_id = normalize_uuid(user["id"])
     name = user["username"]
     plan.user_ids.append(user_id)
@@ -283,7 +288,8 @@ def _plan_user(db, plan, backup, index, user, users_by_id, users_by_name):
         status, existing = "new", {}
     plan.user_status.append(status)
     _count(plan, status, "users")
-    plan.nodes.append(_index_nodes(backup, index, existing, status))
+    plan.nodes.append({})
+    return existing
 
 
 def _existing_nodes(db, user_id):
@@ -308,9 +314,14 @@ def _existing_nodes(db, user_id):
     return dict((path_of(node_id), (node_id, by_id[node_id]["ctype"])) for node_id in by_id)
 
 
-def _index_nodes(backup, index, existing, user_status):
-    nodes = {}
-    for node in backup.iter_nodes(index):
+def _index_nodes(plan, backup, existing):
+    """One pass over the nodes: a small _Node per node, matched against the user's existing nodes.
+
+    Returns, per user, the tags nodes carry that the user's own tag list lacks (first occurrence wins).
+    """
+    node_tags = [{} for _ in backup.users]
+    for index, node in backup.iter_nodes():
+        nodes = plan.nodes[index]
         path = backup_json.node_path(node)
         if path in nodes:
             raise PapermergeBackupError(
@@ -320,12 +331,14 @@ def _index_nodes(backup, index, existing, user_status):
         entry = _Node(path, node["ctype"], node_id, index, node["title"])
         entry.versions = len(node.get("versions") or [])
         entry.pages = sum(len(v.get("pages") or []) for v in node.get("versions") or [])
-        if user_status == "conflict":
+        if plan.user_status[index] == "conflict":
             entry.status = "skip"
-        elif path in existing:
-            _match_existing(entry, existing[path])
+        elif path in existing[index]:
+            _match_existing(entry, existing[index][path])
         nodes[path] = entry
-    return nodes
+        for tag in node.get("tags") or []:
+            node_tags[index].setdefault(tag["name"], tag)
+    return node_tags
 
 
 def _match_existing(entry, found):
@@ -422,7 +435,7 @@ def _plan_special_folders(plan, index):
         plan.special[index][title] = folder_id
 
 
-def _plan_tags(db, plan, backup, index, user, slugs):
+def _plan_tags(db, plan, index, user, node_tags, slugs):
     existing = {}
     if plan.user_status[index] == "existing":
         for row in db.execute("SELECT id, name FROM core_tag WHERE user_id = %s",
@@ -432,7 +445,7 @@ def _plan_tags(db, plan, backup, index, user, slugs):
     if plan.user_status[index] == "conflict":
         plan.skipped["tags"] += len(user.get("tags") or [])
         return
-    for tag in _all_tags(backup, index, user):
+    for tag in _all_tags(user, node_tags):
         if tag["name"] in existing:
             plan.existing["tags"] += 1
             continue
@@ -455,18 +468,17 @@ def _free_tag_id(db, archive_id):
     return str(uuid.uuid4())
 
 
-def _all_tags(backup, index, user):
+def _all_tags(user, node_tags):
     """The user's tags, then any tag a node carries that the user's list lacks (first occurrence wins)."""
     seen = set()
     for tag in list(user.get("tags") or []):
         if tag["name"] not in seen:
             seen.add(tag["name"])
             yield tag
-    for node in backup.iter_nodes(index):
-        for tag in node.get("tags") or []:
-            if tag["name"] not in seen:
-                seen.add(tag["name"])
-                yield tag
+    for name in sorted(node_tags):
+        if name not in seen:
+            seen.add(name)
+            yield node_tags[name]
 
 
 def slugify(value):
@@ -494,13 +506,13 @@ def _plan_files(plan, contents, media_root):
         for entry in nodes.values():
             if entry.ctype == "document" and entry.status in ("skip", "conflict") and entry.id:
                 skipped_docs.add(entry.id)
+    targets = plan.targets = MediaTargets(media_root)
     for name in sorted(contents.files):
         member = contents.files[name]
         if _owned_by(name, skipped_users, skipped_docs):
             plan.skipped["files"] += 1
             continue
-        target = media_target(media_root, name)
-        state = _file_state(target, member)
+        state = _file_state(targets.path(name), member)
         if state == "same":
             plan.existing["files"] += 1
         elif state == "absent":
@@ -527,29 +539,43 @@ def _uuid_or_none(text):
         return None
 
 
-def media_target(media_root, name):
-    """Absolute path of a docs/ or sidecars/ member in the media root; refuse paths resolving outside it."""
-    target = os.path.join(media_root, *name.split("/"))
-    existing = os.path.dirname(target)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    resolved = os.path.realpath(existing)
-    if resolved != media_root and not resolved.startswith(media_root + os.sep):
-        raise PapermergeBackupError(
-            "media file %s would be written through %s, which resolves outside the media root %s: remove that "
-            "symlink or give media_root the real directory; nothing was written" % (name, existing, media_root),
-            member=name)
-    if os.path.islink(target):
-        raise PapermergeBackupError("media file %s exists as a symlink in the media root: nothing was written"
-                                    % name, member=name)
-    return target
+class MediaTargets:
+    """Paths in the media root for docs/ and sidecars/ members, refusing any that resolves outside it.
+
+    Each directory is resolved once (an instance has tens of thousands of files in a few thousand folders).
+    """
+
+    def __init__(self, media_root):
+        self.media_root = media_root
+        self.checked = set()
+
+    def path(self, name):
+        target = os.path.join(self.media_root, *name.split("/"))
+        directory = os.path.dirname(target)
+        if directory not in self.checked:
+            self._check(directory, name)
+            self.checked.add(directory)
+        return target
+
+    def _check(self, directory, name):
+        existing = directory
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        resolved = os.path.realpath(existing)
+        if resolved != self.media_root and not resolved.startswith(self.media_root + os.sep):
+            raise PapermergeBackupError(
+                "media file %s would be written through %s, which resolves outside the media root %s: remove that "
+                "symlink or give media_root the real directory; nothing was written"
+                % (name, existing, self.media_root), member=name)
 
 
 def _file_state(target, member):
-    if not os.path.lexists(target):
+    try:
+        info = os.lstat(target)
+    except OSError:
         return "absent"
-    if not os.path.isfile(target) or os.path.getsize(target) != member.size:
-        return "different"
+    if not stat.S_ISREG(info.st_mode) or info.st_size != member.size:
+        return "different"  # a symlink, a folder or another size: never replaced
     digest = _sha256_file(target)
     return "same" if digest == member.sha256 else "different"
 
@@ -593,7 +619,7 @@ def apply_plan(db, plan, backup, media_root):
             writer.flush()
             _point_users_at_special_folders(db, plan)
             for member in plan.files:
-                moved.move(member, media_target(media_root, member.name))
+                moved.move(member, plan.targets.path(member.name))
     except BaseException as error:
         moved.undo()
         if isinstance(error, PapermergeBackupError):
@@ -621,13 +647,12 @@ def _insert_rows(db, writer, plan, backup):
         writer.add("core_tag", _tag_row(db, plan.user_ids[index], tag, tag_id, slug))
     for index, title, folder_id in plan.synthetic:
         _add_node(db, writer, plan, index, dict(title=title, ctype="folder", breadcrumb=title + "/"), folder_id)
-    for index in range(len(backup.users)):
+    for index, node in backup.iter_nodes():
         if plan.user_status[index] == "conflict":
             continue
-        for node in backup.iter_nodes(index):
-            entry = plan.nodes[index][backup_json.node_path(node)]
-            if entry.status == "new":
-                _add_node(db, writer, plan, index, node, entry.id)
+        entry = plan.nodes[index][backup_json.node_path(node)]
+        if entry.status == "new":
+            _add_node(db, writer, plan, index, node, entry.id)
 
 
 def _add_node(db, writer, plan, index, node, node_id):
@@ -770,39 +795,55 @@ class _RowWriter:
 
 
 class _MovedFiles:
-    """Renames staged files into the media root and remembers what it did, to undo it on failure."""
+    """Moves staged files into the media root and remembers what it did, to undo it on failure."""
 
     def __init__(self, media_root):
         self.media_root = media_root
         self.files = []
         self.dirs = []
-        self.owner = _owner_of(media_root)
+        self.known_dirs = set()
+        owner = _owner_of(media_root)
+        # Files restored as root must still belong to the user Papermerge runs as (the media root's owner).
+        self.owner = owner if owner and hasattr(os, "geteuid") and owner != (os.geteuid(), os.getegid()) else None
 
     def move(self, member, target):
         self._make_dirs(os.path.dirname(target))
-        if os.path.lexists(target):
-            raise PapermergeBackupError("media file %s appeared while restoring: nothing was written" % member.name)
-        os.chmod(member.staged, 0o644)
-        os.rename(member.staged, target)
+        self._place(member.staged, target, member.name)
         self.files.append(target)
-        self._chown(target)
-        if member.mtime:
-            os.utime(target, (member.mtime, member.mtime))
+        if self.owner:
+            os.lchown(target, self.owner[0], self.owner[1])
+
+    @staticmethod
+    def _place(staged, target, name):
+        # link() never replaces an existing file (rename() would): a file that appeared since the plan is
+        # a collision, not something to overwrite.  Filesystems without hard links fall back to rename().
+        try:
+            os.link(staged, target)
+        except FileExistsError:
+            raise PapermergeBackupError("media file %s appeared while restoring; it was not overwritten" % name,
+                                        member=name)
+        except OSError:
+            if os.path.lexists(target):
+                raise PapermergeBackupError("media file %s appeared while restoring; it was not overwritten"
+                                            % name, member=name)
+            os.rename(staged, target)
+            return
+        os.unlink(staged)
 
     def _make_dirs(self, directory):
+        if directory in self.known_dirs:
+            return
         missing = []
-        while not os.path.isdir(directory):
+        while directory not in self.known_dirs and not os.path.isdir(directory):
             missing.append(directory)
             directory = os.path.dirname(directory)
         for path in reversed(missing):
             os.mkdir(path, 0o755)
             self.dirs.append(path)
-            self._chown(path)
-
-    def _chown(self, path):
-        # Files restored as root must still belong to the user Papermerge runs as (the media root's owner).
-        if self.owner and hasattr(os, "geteuid") and os.geteuid() == 0:
-            os.lchown(path, self.owner[0], self.owner[1])
+            if self.owner:
+                os.lchown(path, self.owner[0], self.owner[1])
+        self.known_dirs.update(missing)
+        self.known_dirs.add(directory)
 
     def undo(self):
         for path in reversed(self.files):

@@ -246,3 +246,29 @@ def test_check_mode_style_read_stages_nothing(tmp_path):
     contents = read(path, tmp_path, stage=False)
     assert contents.files[PDF].staged is None
     assert sorted(os.listdir(str(tmp_path / 'stage'))) == ['.backup.json']
+
+
+@pytest.mark.parametrize('chunk', [1, 3, 7, 64, 1 << 16])
+def test_streamed_backup_json_equals_json_loads_whatever_the_chunk_size(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(backup_json, 'SCAN_CHUNK', chunk)
+    data = backup_dict()
+    data['groups'] = [{'name': 'g', 'permissions': ['core.view_document']}]
+    data['count'] = 1234567890
+    second = dict(data['users'][0], username='bob', id='3c606e93-b39c-439a-b8dd-8e981cb4d54b', nodes=[])
+    data['users'].append(second)
+    spool = tmp_path / 'b.json'
+    spool.write_text(json.dumps(data, indent=chunk % 3 or None, ensure_ascii=False))
+    loaded = backup_json.load(str(spool))
+    assert loaded.version == '2.1.5' and loaded.extra == {'groups': data['groups'], 'count': 1234567890}
+    assert [u['username'] for u in loaded.users] == ['alice', 'bob']
+    assert 'nodes' not in loaded.users[0]
+    assert list(loaded.iter_nodes()) == [(0, node) for node in data['users'][0]['nodes']]
+
+
+@pytest.mark.parametrize('text', ['{"users": [{"username": "a", "nodes": []} {}]}', '{"users": []} x',
+                                  '{"users": [], "version": 1.5}', '{"users": [{"nodes": [1, 2'])
+def test_malformed_streams_are_refused(tmp_path, text):
+    spool = tmp_path / 'b.json'
+    spool.write_text(text)
+    with pytest.raises(PapermergeBackupError, match='backup.json'):
+        backup_json.load(str(spool))
