@@ -260,3 +260,24 @@ def test_failure_leaves_no_rows_and_no_files(victim, tmp_path, trigger, message)
     for fragment in message:
         assert fragment in result['msg'], result['msg']
     assert_unchanged(victim, sentinel_before)
+
+
+@pytest.mark.postgresql
+def test_failure_halfway_on_postgresql_leaves_no_rows_and_no_files(make_instance, pg_cluster, tmp_path):
+    target = make_instance('postgresql')
+    before, media_before = target.state(), tree(target.media_root)
+    archive = write_archive(tmp_path / 'clean.tar.gz', clean_members())
+    name = target.database['name']
+    pg_cluster.psql("CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "RAISE EXCEPTION 'forced failure halfway through the rows'; END $$; "
+                    "CREATE TRIGGER test_fail BEFORE INSERT ON core_page FOR EACH ROW EXECUTE FUNCTION test_fail();",
+                    database=name)
+    try:
+        result = run_module(RESTORE, dict(project_dir=str(target.project_dir), src=str(archive)),
+                            python=target.python)
+    finally:
+        pg_cluster.psql('DROP TRIGGER test_fail ON core_page; DROP FUNCTION test_fail();', database=name)
+    assert result['failed'], result
+    assert 'forced failure' in result['msg'] and 'rolled back' in result['msg'], result['msg']
+    assert tree(target.media_root) == media_before
+    assert_states_equal(target.state(), before)

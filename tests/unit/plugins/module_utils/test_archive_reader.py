@@ -272,3 +272,24 @@ def test_malformed_streams_are_refused(tmp_path, text):
     spool.write_text(text)
     with pytest.raises(PapermergeBackupError, match='backup.json'):
         backup_json.load(str(spool))
+
+
+def test_a_file_cannot_also_be_a_folder(tmp_path):
+    members = standard_members() + [_file(PDF + '/inner', b'x')]
+    with pytest.raises(PapermergeBackupError, match='below the file member'):
+        read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+
+
+def test_member_not_listed_in_the_manifest_is_refused(tmp_path):
+    members = with_manifest(standard_members()[:2]) + [standard_members()[2]]  # the svg comes after the manifest
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    with pytest.raises(PapermergeBackupError, match='not listed in the manifest'):
+        archive_reader.verify_manifest(contents)
+
+
+def test_manifest_of_a_newer_format_is_refused(tmp_path):
+    members = standard_members()
+    raw = json.dumps({'format_version': 99, 'papermerge_version': '2.1.5', 'created': 'x', 'engine': 'sqlite',
+                      'counts': {}, 'members': {}}).encode()
+    with pytest.raises(PapermergeBackupError, match='format version 99'):
+        read(build(tmp_path / 'a.tar.gz', members + [_file(manifest_format.MANIFEST_NAME, raw)]), tmp_path)
