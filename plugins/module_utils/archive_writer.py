@@ -11,7 +11,8 @@ segments of at most SEGMENT_SIZE bytes, each segment is compressed as its own gz
 (zlib and hashlib release the GIL), and the members are written in order. Each segment has a mode:
 
 - "deflate": zlib at the chosen level (text: JSON, txt/hocr/svg sidecars, tar headers);
-- "huffman": Z_HUFFMAN_ONLY (large files of already-compressed types: pdf, jpg, png, ...);
+- "huffman": Z_HUFFMAN_ONLY (large files of already-compressed types: pdf, jpg, png, ... when a sample of
+  their first bytes shrinks by Huffman coding; otherwise "store");
 - "store":  level 0, stored deflate blocks (compression "none", or level 0).
 
 The first member's header carries a comment (FCOMMENT) with the archive's content fingerprint, so a later
@@ -41,6 +42,9 @@ COMPRESSED_EXTENSIONS = frozenset((
     ".zst", ".7z", ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".mp3", ".mp4", ".jp2", ".heic",
 ))
 HUFFMAN_MIN_SIZE = 64 * 1024
+JOB_FILE_SIZE = 2 * 1024 * 1024  # compressed-type files up to this size are read and packed in the pool
+SAMPLE_SIZE = 16 * 1024
+HUFFMAN_WORTH = 0.97  # Huffman coding must save 3% of the sample, or the file is stored
 COMPRESSIONS = ("adaptive", "gzip", "none")
 
 
@@ -52,15 +56,51 @@ def available_cores():
 
 
 def gzip_member(data, level, strategy, comment=None):
-    """One complete gzip member holding data."""
+    """One complete gzip member holding data (bytes, or a list of bytes parts compressed as one)."""
+    parts = data if isinstance(data, list) else [data]
     flags = 0x10 if comment else 0
     header = b"\x1f\x8b\x08" + struct.pack("<BIBB", flags, 0, 0, 255)
     if comment:
         header += comment.encode("latin-1") + b"\x00"
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 9, strategy)
-    body = compressor.compress(data) + compressor.flush()
-    trailer = struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
-    return header + body + trailer
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 8, strategy)
+    out = [header]
+    crc, size = 0, 0
+    for part in parts:
+        out.append(compressor.compress(part))
+        crc = zlib.crc32(part, crc)
+        size += len(part)
+    out.append(compressor.flush())
+    out.append(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def pack_file(path, name, header, size, padding, level, compression):
+    """Job for the pool: one whole file as one gzip member (tar header, data, padding); returns
+    (member, sha256 hex). Reading, hashing and compressing here spreads them over the cores."""
+    data = _read_exactly(path, name, size)
+    digest = hashlib.sha256(data).hexdigest()
+    if compression == "none" or level == 0:
+        settings = (0, zlib.Z_DEFAULT_STRATEGY)
+    elif compression == "gzip":
+        settings = (level, zlib.Z_DEFAULT_STRATEGY)
+    elif huffman_gains(data):
+        settings = (1, zlib.Z_HUFFMAN_ONLY)
+    else:
+        settings = (0, zlib.Z_DEFAULT_STRATEGY)
+    return gzip_member([header, data, b"\x00" * padding], settings[0], settings[1]), digest
+
+
+def _read_exactly(path, name, size):
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(size + 1)
+    except (IOError, OSError) as error:
+        raise SourceReadError(path, error)
+    if len(data) < size:
+        raise FileChangedError(name, "it became shorter while being read (%d bytes missing)" % (size - len(data)))
+    if len(data) > size:
+        raise FileChangedError(name, "it grew while being read")
+    return data
 
 
 def read_fingerprint(path):
@@ -79,6 +119,17 @@ def read_fingerprint(path):
     if not comment.startswith(FINGERPRINT_PREFIX):
         return None
     return comment[len(FINGERPRINT_PREFIX):]
+
+
+def huffman_gains(data):
+    """Whether Huffman coding shrinks data noticeably, judged on a sample from its start.
+
+    Scanned PDFs and photos hold JPEG or CCITT data that no entropy coder shrinks: storing them costs nothing.
+    Data with a skewed byte distribution (text-like streams, base64) still shrinks by a quarter.
+    """
+    sample = data[:SAMPLE_SIZE]
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_HUFFMAN_ONLY)
+    return len(compressor.compress(sample) + compressor.flush()) < len(sample) * HUFFMAN_WORTH
 
 
 class ParallelGzipWriter:
@@ -116,7 +167,19 @@ class ParallelGzipWriter:
         self.buffer, self.buffered = [], 0
         level, strategy = self._settings(self.mode)
         comment, self.comment = self.comment, None
-        self.pending.append(self.pool.submit(gzip_member, data, level, strategy, comment))
+        self._queue(self.pool.submit(gzip_member, data, level, strategy, comment), None)
+
+    def submit(self, function, args, on_result):
+        """Run function(*args) -> (gzip member, result) in the pool, after everything written so far;
+        on_result(result) is called once the member is written (in stream order)."""
+        self.flush_segment()
+        if self.comment:  # the fingerprint must ride on the first member: an empty one carries it
+            self._queue(self.pool.submit(gzip_member, b"", 0, zlib.Z_DEFAULT_STRATEGY, self.comment), None)
+            self.comment = None
+        self._queue(self.pool.submit(function, *args), on_result)
+
+    def _queue(self, future, on_result):
+        self.pending.append((future, on_result))
         # Bounded queue: memory stays at a few segments per thread whatever the archive size.
         while len(self.pending) > self.threads * 2:
             self._write_result(self.pending.popleft())
@@ -128,22 +191,30 @@ class ParallelGzipWriter:
             return 1, zlib.Z_HUFFMAN_ONLY
         return self.level, zlib.Z_DEFAULT_STRATEGY
 
-    def _write_result(self, future):
+    def _write_result(self, entry):
+        future, on_result = entry
         member = future.result()
+        if on_result is not None:
+            member, result = member
+            on_result(result)
         self.fileobj.write(member)
         self.compressed_size += len(member)
+
+    def drain(self):
+        """Write everything submitted so far (every on_result callback has run when this returns)."""
+        self.flush_segment()
+        while self.pending:
+            self._write_result(self.pending.popleft())
 
     def close(self):
         """Write everything still pending (does not close fileobj)."""
         try:
-            self.flush_segment()
-            while self.pending:
-                self._write_result(self.pending.popleft())
+            self.drain()
         finally:
             self.abort()
 
     def abort(self):
-        for future in self.pending:
+        for future, _callback in self.pending:
             future.cancel()
         self.pool.shutdown(wait=True)
 
@@ -165,6 +236,10 @@ class TarStreamWriter:
         self.offset += len(data)
 
     def _header(self, name, kind, mtime, mode, size=0, linkname=""):
+        self._emit(self._header_bytes(name, kind, mtime, mode, size, linkname))
+
+    @staticmethod
+    def _header_bytes(name, kind, mtime, mode, size=0, linkname=""):
         header = None
         if kind == tarfile.DIRTYPE:  # tar marks directories with a trailing '/' when the name has room
             header = ustar_header(name + "/", kind, mtime, mode)
@@ -176,7 +251,7 @@ class TarStreamWriter:
             info.size = size
             info.linkname = linkname
             header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-        self._emit(header)
+        return header
 
     def _pad(self, size, mode):
         remainder = size % BLOCK
@@ -186,22 +261,41 @@ class TarStreamWriter:
     def add_stream(self, name, stream, size, mtime, mode=0o600, compressible=True):
         """Add a regular file of exactly size bytes read from stream; returns its sha256 hex."""
         self._header(name, tarfile.REGTYPE, mtime, mode, size)
-        segment_mode = "deflate" if compressible else "huffman"
+        segment_mode = "deflate" if compressible else None
         digest = hashlib.sha256()
         remaining = size
         while remaining:
             chunk = stream.read(min(READ_SIZE, remaining))
             if not chunk:
                 raise FileChangedError(name, "it became shorter while being read (%d bytes missing)" % remaining)
+            if segment_mode is None:
+                segment_mode = "huffman" if huffman_gains(chunk) else "store"
             digest.update(chunk)
             self._emit(chunk, segment_mode)
             remaining -= len(chunk)
         self._pad(size, segment_mode)
         return digest.hexdigest()
 
-    def add_file(self, name, path, size, mtime, mode):
-        """Add the file at path (size from the caller's stat); returns its sha256 hex."""
-        with open(path, "rb") as stream:
+    def add_file(self, name, path, size, mtime, mode, on_digest):
+        """Add the file at path (size from the caller's stat); on_digest(sha256 hex) once it is in the stream.
+
+        Files of already-compressed types up to JOB_FILE_SIZE go to the pool whole (read, hashed, compressed
+        there); text files are batched into shared segments here, where they compress together.
+        """
+        if self._compressible(name, size) or size > JOB_FILE_SIZE:
+            on_digest(self._add_file_here(name, path, size, mtime, mode))
+            return
+        header = self._header_bytes(name, tarfile.REGTYPE, mtime, mode, size)
+        padding = (-size) % BLOCK
+        self.offset += len(header) + size + padding
+        self.gz.submit(pack_file, (path, name, header, size, padding, self.gz.level, self.compression), on_digest)
+
+    def _add_file_here(self, name, path, size, mtime, mode):
+        try:
+            stream = open(path, "rb")
+        except (IOError, OSError) as error:
+            raise SourceReadError(path, error)
+        with stream:
             sha256 = self.add_stream(name, stream, size, mtime, mode, compressible=self._compressible(name, size))
             if stream.read(1):
                 raise FileChangedError(name, "it grew while being read")
@@ -265,6 +359,15 @@ def _info(name, kind, mtime, mode):
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
+
+
+class SourceReadError(Exception):
+    """A file to archive could not be opened or read."""
+
+    def __init__(self, path, error):
+        super(SourceReadError, self).__init__("%s: %s" % (path, getattr(error, "strerror", None) or error))
+        self.path = path
+        self.error = error
 
 
 class FileChangedError(Exception):

@@ -433,6 +433,8 @@ def _write(plan, target, options):
         _remove_quietly(temp)
         if isinstance(error, OSError):
             raise _write_error(error, target.directory, "cannot write the archive %s" % final)
+        if isinstance(error, archive_writer.SourceReadError):
+            raise _unreadable(error.path, error.error)
         if isinstance(error, archive_writer.FileChangedError):
             raise PapermergeBackupError("media file %s changed while it was archived (%s): run the backup again"
                                         % (error.name, error))
@@ -459,8 +461,8 @@ def _write_members(plan, stream, options):
                 listing.add_member(BACKUP_JSON, plan.sink.size,
                                    tar.add_stream(BACKUP_JSON, spool, plan.sink.size, mtime))
             for name, size, mtime_ns, mode in plan.files:
-                listing.add_member(name, size, _add_media_file(tar, plan.instance.media_root, name, size,
-                                                               mtime_ns, mode))
+                _add_media_file(tar, plan.instance.media_root, name, size, mtime_ns, mode, listing)
+            gz.drain()  # every file's checksum is in the manifest before its symlinks
             _write_tree(tar, plan.tree, mtime, listing)
             listing.finish()
             size = manifest_spool.tell()
@@ -473,14 +475,11 @@ def _write_members(plan, stream, options):
         raise
 
 
-def _add_media_file(tar, media_root, name, size, mtime_ns, mode):
-    path = os.path.join(media_root, name)
-    try:
-        return tar.add_file(name, path, size, mtime_ns // 10 ** 9, mode)
-    except OSError as error:
-        if error.filename == path:  # opening the media file failed, not writing the archive
-            raise _unreadable(path, error)
-        raise
+def _add_media_file(tar, media_root, name, size, mtime_ns, mode, listing):
+    def record(sha256):
+        listing.add_member(name, size, sha256)
+
+    tar.add_file(name, os.path.join(media_root, name), size, mtime_ns // 10 ** 9, mode, record)
 
 
 class _Spool:

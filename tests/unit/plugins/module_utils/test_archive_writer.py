@@ -22,7 +22,8 @@ def write_archive(path, files, compression='adaptive', level=6, threads=2):
         digests = {}
         tar.add_bytes('backup.json', b'{"users": []}', 0)
         for name, source in files:
-            digests[name] = tar.add_file(name, str(source), source.stat().st_size, 1600000000, 0o644)
+            tar.add_file(name, str(source), source.stat().st_size, 1600000000, 0o644,
+                         lambda digest, name=name: digests.__setitem__(name, digest))
         tar.add_directory('admin/.home', 0)
         tar.add_symlink('admin/.home/doc', '../../docs/a.pdf', 0)
         tar.finish()
@@ -106,13 +107,26 @@ def test_fingerprint_of_foreign_files_is_none(tmp_path):
     assert archive_writer.read_fingerprint(str(tmp_path / 'missing')) is None
 
 
-def test_file_that_shrinks_while_read_is_detected(tmp_path):
-    source = tmp_path / 'f.txt'
-    source.write_bytes(b'12345')
+@pytest.mark.parametrize('name, size', [('docs/f.txt', 100), ('docs/f.pdf', 100000)])
+def test_file_that_changed_size_while_read_is_detected(tmp_path, name, size):
+    # .txt is read in the calling thread, a large .pdf in the pool: both ways must notice
+    source = tmp_path / 'f'
+    source.write_bytes(os.urandom(size))
     gz = archive_writer.ParallelGzipWriter(io.BytesIO(), threads=1)
     tar = archive_writer.TarStreamWriter(gz)
     with pytest.raises(archive_writer.FileChangedError):
-        tar.add_file('docs/f.txt', str(source), 10, 0, 0o644)
+        tar.add_file(name, str(source), size + 10, 0, 0o644, lambda digest: None)
+        tar.finish()
+        gz.close()
+    gz.abort()
+
+
+def test_unreadable_file_is_reported_with_its_path(tmp_path):
+    gz = archive_writer.ParallelGzipWriter(io.BytesIO(), threads=1)
+    tar = archive_writer.TarStreamWriter(gz)
+    with pytest.raises(archive_writer.SourceReadError, match='missing.pdf'):
+        tar.add_file('docs/missing.pdf', str(tmp_path / 'missing.pdf'), 100000, 0, 0o644, lambda digest: None)
+        gz.close()
     gz.abort()
 
 
@@ -177,3 +191,9 @@ def test_ustar_header_matches_tarfile_for_a_plain_name():
     info.size, info.mtime, info.mode, info.uname, info.gname = 1234, 1600000000, 0o644, '', ''
     expected = info.tobuf(tarfile.USTAR_FORMAT, 'utf-8', 'strict')
     assert archive_writer.ustar_header('docs/a.pdf', tarfile.REGTYPE, 1600000000, 0o644, 1234) == expected
+
+
+def test_huffman_is_used_only_where_it_gains():
+    import base64
+    assert not archive_writer.huffman_gains(os.urandom(64 * 1024))   # JPEG-like: store
+    assert archive_writer.huffman_gains(base64.b64encode(os.urandom(48 * 1024)))  # skewed bytes: code them
