@@ -96,6 +96,7 @@ def test_every_media_file_is_where_papermerge_puts_it(seeded_instance):
         == digest
 
 
+@pytest.mark.postgresql
 def test_both_engines_render_the_same_seed_identically(seeded_sqlite, seeded_postgresql):
     sqlite_state = seeded_sqlite.state()
     postgresql_state = seeded_postgresql.state()
@@ -103,6 +104,7 @@ def test_both_engines_render_the_same_seed_identically(seeded_sqlite, seeded_pos
     assert sqlite_state['counts']['documents'] == 9
 
 
+@pytest.mark.postgresql
 def test_instances_use_the_configured_database(seeded_sqlite, seeded_postgresql, pg_cluster):
     """Each instance really is on its engine: no silent fallback to a default SQLite file."""
     with sqlite3.connect(str(seeded_sqlite.sqlite_file)) as connection:
