@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 """Benchmark papermerge_backup against `tar cf - media db.sqlite3 | pigz -1` and `manage.py backup`.
 
@@ -22,7 +21,6 @@ Peak RSS is the largest resident set of any process of a run (getrusage of the c
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -109,11 +107,11 @@ def measure(argv, cwd, env=None):
              'sys.stdout.write(done.stdout.decode("utf-8", "replace"))\n'
              'sys.exit(done.returncode)\n')
     result = subprocess.run([sys.executable, '-c', probe] + [str(a) for a in argv], cwd=str(cwd), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     if result.returncode != 0:
         raise RuntimeError('%s failed:\n%s\n%s' % (' '.join(map(str, argv)), result.stdout[-3000:],
                                                    result.stderr[-3000:]))
-    first, _, rest = result.stdout.partition('\n')
+    first, _newline, rest = result.stdout.partition('\n')
     seconds, rss_kb, cpu = first.split()
     return float(seconds), int(rss_kb) / 1024.0, float(cpu), rest
 
@@ -130,8 +128,8 @@ def run_ours(instance, out_dir, level, compression):
 
 def run_pigz(instance, out_dir):
     archive = out_dir / 'pigz.tar.gz'
-    seconds, rss, cpu, _ = measure(['sh', '-c', 'tar cf - media db/db.sqlite3 | pigz -1 > "%s"' % archive],
-                                   instance.base_dir)
+    command = 'tar cf - media db/db.sqlite3 | pigz -1 > "%s"' % archive
+    seconds, rss, cpu, _output = measure(['sh', '-c', command], instance.base_dir)
     size = archive.stat().st_size
     archive.unlink()
     return seconds, size, rss, cpu
@@ -140,8 +138,8 @@ def run_pigz(instance, out_dir):
 def run_manage(instance, out_dir):
     archive = out_dir / 'manage.tar.gz'
     env = instance.environment()
-    seconds, rss, cpu, _ = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir,
-                                   env)
+    argv = [instance.python, 'manage.py', 'backup', str(archive)]
+    seconds, rss, cpu, _output = measure(argv, instance.project_dir, env)
     size = archive.stat().st_size
     archive.unlink()
     return seconds, size, rss, cpu
@@ -155,8 +153,8 @@ def warm_up(instance):
 def report(name, documents, media, rows):
     ours, pigz = rows['ours'], rows['pigz']
     print('\n%s: %d documents, %.1f MB of media in %d files' % (name, documents, media[0] / 1e6, media[1]))
-    print('  %-8s %8s %8s %10s %12s %10s %10s' % ('tool', 'time s', 'CPU s', 'size MB', 'peak RSS MB',
-                                                'time/ours', 'size/pigz'))
+    columns = ('tool', 'time s', 'CPU s', 'size MB', 'peak RSS MB', 'time/ours', 'size/pigz')
+    print('  %-8s %8s %8s %10s %12s %10s %10s' % columns)
     for tool, (seconds, size, rss, cpu) in rows.items():
         print('  %-8s %8.2f %8.2f %10.1f %12.1f %10.2f %10.3f' % (
             tool, seconds, cpu, size / 1e6, rss, seconds / ours[0], size / float(pigz[1])))

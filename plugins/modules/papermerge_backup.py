@@ -25,13 +25,13 @@ description:
   - Compresses on every core, deflating what shrinks (JSON, text sidecars) and only Huffman-coding what is
     compressed already (PDF, JPEG, PNG, ...), as a multi-member gzip stream that gzip, tar and Papermerge read
     as one.
-  - The archive is written to a temporary file (mode 0600: it holds password hashes) in the destination
+  - The archive is written to a temporary file (mode 0600, as it holds password hashes) in the destination
     directory, fsynced and renamed into place; on any failure nothing is left under the final name.
     A C(<archive>.sha256) checksum file is written next to it.
   - Two backups into one directory never interleave, the second waits for the first (O(lock_timeout)).
   - When nothing changed since the newest archive of the same label, no new archive is written (O(skip_unchanged)).
 author:
-  - papermerge.backup contributors
+  - papermerge.backup maintainers (@papermerge)
 extends_documentation_fragment:
   - papermerge.backup.instance
 options:
@@ -97,7 +97,7 @@ options:
         or from a C(venv) or C(.venv) in or beside O(project_dir). Set it only when neither holds Papermerge.
     type: str
 notes:
-  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)): it has the
+  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver and the TOML parser the module needs, and tells the Papermerge version.
   - Only the instance's database and media root are read; nothing of the instance is written.
   - Things archived differently than one may expect (media entries that are not regular files, users or

@@ -77,7 +77,7 @@ def test_stream_has_several_gzip_members(tmp_path, sources):
 def test_text_is_compressed_and_random_data_is_not_inflated(tmp_path, sources):
     archive = tmp_path / 'a.tar.gz'
     write_archive(archive, sources)
-    raw = sum(source.stat().st_size for _, source in sources)
+    raw = sum(source.stat().st_size for _name, source in sources)
     size = archive.stat().st_size
     text_size = sources[1][1].stat().st_size
     assert size < raw - text_size * 0.9           # the text shrank to (almost) nothing
@@ -87,7 +87,7 @@ def test_text_is_compressed_and_random_data_is_not_inflated(tmp_path, sources):
 def test_compression_none_stores(tmp_path, sources):
     archive = tmp_path / 'a.tar.gz'
     write_archive(archive, sources, compression='none')
-    raw = sum(source.stat().st_size for _, source in sources)
+    raw = sum(source.stat().st_size for _name, source in sources)
     assert archive.stat().st_size > raw
     with gzip.open(str(archive)) as stream:
         assert len(stream.read()) % tarfile.RECORDSIZE == 0
