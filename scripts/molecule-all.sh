@@ -13,7 +13,12 @@ export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$root/.cache/collections}"
 export CI=true
 export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
-hosts_root=${SSH_TEST_HOSTS_DIR:-$root/.cache/molecule-hosts}
+# sshd's StrictModes refuses keys below a group- or world-writable directory, and a checkout may
+# well sit below /tmp: test hosts keep their state in a root-owned place, one folder per checkout.
+checkout_id=$(printf '%s' "$root" | sha1sum | cut -c1-12)
+export SSH_TEST_HOSTS_DIR=${SSH_TEST_HOSTS_DIR:-/var/lib/papermerge-backup-tests/molecule-hosts/$checkout_id}
+hosts_root=$SSH_TEST_HOSTS_DIR
+mkdir -p "$hosts_root"
 
 [ -x "$root/.venv/bin/molecule" ] || { echo "molecule-all: no .venv: run \`make venv\` first" >&2; exit 1; }
 make --no-print-directory -C "$root" collection-link
