@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from backup_benchmark import OURS as OURS_BACKUP, REPO, SCENARIOS, build, measure, warm_up  # noqa: E402
+from backup_benchmark import OURS as OURS_BACKUP, REPO, SCENARIOS, build, warm_up  # noqa: E402
 from papermerge_host import build_papermerge_venv, create_instance  # noqa: E402
 
 TARGETS = {
@@ -44,6 +45,25 @@ instance = resolve_instance(sys.argv[1])
 result = restore(instance, sys.argv[2], instance_version=installed_papermerge_version(instance))
 print(json.dumps(result['counts']))
 """
+
+
+def measure(argv, cwd, env=None):
+    """Run argv in a fresh child; (seconds, peak RSS in MB of its largest process, stdout)."""
+    probe = ('import resource, subprocess, sys, time\n'
+             'start = time.monotonic()\n'
+             'done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n'
+             'elapsed = time.monotonic() - start\n'
+             'sys.stdout.write("%f %d\\n" % (elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n'
+             'sys.stdout.write(done.stdout.decode("utf-8", "replace"))\n'
+             'sys.exit(done.returncode)\n')
+    result = subprocess.run([sys.executable, '-c', probe] + [str(a) for a in argv], cwd=str(cwd), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if result.returncode != 0:
+        raise RuntimeError('%s failed:\n%s\n%s' % (' '.join(map(str, argv)), result.stdout[-3000:],
+                                                   result.stderr[-3000:]))
+    first, _, rest = result.stdout.partition('\n')
+    seconds, rss_kb = first.split()
+    return float(seconds), int(rss_kb) / 1024.0, rest
 
 
 def collection_env(instance):
@@ -95,9 +115,9 @@ def report(name, documents, rows):
     for tool, (seconds, rss, _) in rows.items():
         print('  %-8s %9.2f %12.1f %12.2f' % (tool, seconds, rss, seconds / ours))
     if 'manage' in rows:
-        print('  manage.py restore / ours: %.1fx; target: %s' % (rows['manage'][0] / ours, TARGETS[name]))
+        print('  manage.py restore / ours: %.1fx; target: %s' % (rows['manage'][0] / ours, TARGETS.get(name, '-')))
     else:
-        print('  target: %s' % TARGETS[name])
+        print('  target: %s' % TARGETS.get(name, '-'))
 
 
 def main(argv):
@@ -113,10 +133,10 @@ def main(argv):
     venv = build_papermerge_venv()
     out_dir = options.work_dir / 'restore-out'
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in options.only or sorted(SCENARIOS):
-        documents, pdf_size, text_only = SCENARIOS[name]
-        documents = max(10, int(documents * options.scale))
-        source = build(options.work_dir, name, documents, pdf_size, text_only, venv)
+    for name in options.only or sorted(TARGETS):
+        spec = SCENARIOS[name]  # (documents, then whatever else backup_benchmark's build() takes)
+        documents = max(10, int(spec[0] * options.scale))
+        source = build(options.work_dir, name, documents, *(tuple(spec[1:]) + (venv,)))
         warm_up(source)
         print('%s: %d documents' % (name, documents), flush=True)
         rows = {}

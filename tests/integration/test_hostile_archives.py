@@ -281,3 +281,18 @@ def test_failure_halfway_on_postgresql_leaves_no_rows_and_no_files(make_instance
     assert 'forced failure' in result['msg'] and 'rolled back' in result['msg'], result['msg']
     assert tree(target.media_root) == media_before
     assert_states_equal(target.state(), before)
+
+
+def test_media_symlink_leading_outside_is_refused(make_instance, tmp_path):
+    """A symlink already in the media root (docs -> elsewhere) would carry restored files outside it."""
+    target = make_instance('sqlite')
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    os.symlink(str(outside), str(target.media_root / 'docs'))
+    before = target.state()
+    archive = write_archive(tmp_path / 'clean.tar.gz', clean_members())
+    result = run_module(RESTORE, dict(project_dir=str(target.project_dir), src=str(archive)), python=target.python)
+    assert result['failed']
+    assert 'resolves outside the media root' in result['msg'], result['msg']
+    assert list(outside.iterdir()) == []
+    assert_states_equal(target.state(), before)
