@@ -1,0 +1,121 @@
+"""restore's pure helpers: values as Django writes them, versions, slugs, media paths, undoing moves."""
+
+import datetime
+import os
+
+import pytest
+
+from ansible_collections.papermerge.backup.plugins.module_utils import restore
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import Member
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+
+
+class FakeDb:
+    def __init__(self, engine):
+        self.engine = engine
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('2026-11-26T16:40:22.857647+01:00', datetime.datetime(2026, 11, 26, 15, 40, 22, 857647)),
+    ('2021-03-04T05:06:07Z', datetime.datetime(2021, 3, 4, 5, 6, 7)),
+    ('2021-03-04 05:06:07.5', datetime.datetime(2021, 3, 4, 5, 6, 7, 500000)),
+    ('2021-03-04T05:06:07.1234567-0230', datetime.datetime(2021, 3, 4, 7, 36, 7, 123456)),
+])
+def test_parse_datetime_gives_utc(text, expected):
+    assert restore.parse_datetime(text) == expected.replace(tzinfo=datetime.timezone.utc)
+
+
+def test_parse_datetime_refuses_garbage():
+    with pytest.raises(PapermergeBackupError, match='unreadable date'):
+        restore.parse_datetime('yesterday')
+
+
+def test_datetimes_are_stored_as_django_stores_them():
+    value = '2026-11-26T16:40:22.000000+01:00'
+    assert restore.db_datetime(FakeDb('sqlite'), value, None) == '2026-11-26 15:40:22'
+    assert restore.db_datetime(FakeDb('sqlite'), '2026-11-26T15:40:22.5Z', None) == '2026-11-26 15:40:22.500000'
+    stored = restore.db_datetime(FakeDb('postgresql'), value, None)
+    assert stored == datetime.datetime(2026, 11, 26, 15, 40, 22, tzinfo=datetime.timezone.utc)
+    assert restore.db_datetime(FakeDb('sqlite'), None, None) is None
+    assert restore.db_bool(FakeDb('sqlite'), True) == 1 and restore.db_bool(FakeDb('postgresql'), 0) is False
+
+
+@pytest.mark.parametrize('name, slug', [
+    ('Important Stuff', 'important-stuff'),
+    ('Überfällig', 'überfällig'),
+    ('archive 2021', 'archive-2021'),
+    (' a -- b ', 'a-b'),
+    ('Café Crème!', 'café-crème'),
+])
+def test_slugify_matches_django(name, slug):
+    assert restore.slugify(name) == slug
+
+
+def test_unique_slug_follows_taggit():
+    assert restore.unique_slug('important', set()) == 'important'
+    assert restore.unique_slug('important', {'important'}) == 'important_1'
+    assert restore.unique_slug('important', {'important', 'important_1'}) == 'important_2'
+
+
+@pytest.mark.parametrize('archive, instance, allowed, refused', [
+    ('2.1.5', '2.1.5', False, False),
+    ('2.1.4', '2.1.5', False, False),
+    ('2.1.6', '2.1.5', False, True),
+    ('3.0', '2.1.5', False, True),
+    ('3.0', '2.1.5', True, False),
+    ('2.1.5', None, False, False),  # instance version unknown: not checked
+])
+def test_check_version(archive, instance, allowed, refused):
+    if refused:
+        with pytest.raises(PapermergeBackupError, match='newer than'):
+            restore.check_version(archive, instance, allowed)
+    else:
+        restore.check_version(archive, instance, allowed)
+
+
+def test_version_missing_from_the_archive_is_refused_unless_allowed():
+    with pytest.raises(PapermergeBackupError, match='does not say'):
+        restore.check_version(None, '2.1.5', False)
+    restore.check_version(None, '2.1.5', True)
+
+
+def test_preferences_in_both_shapes():
+    rows = [{'section': 'ocr', 'name': 'trigger', 'raw_value': 'manual'}]
+    assert list(restore._preferences(rows)) == [('ocr', 'trigger', 'manual')]
+    assert list(restore._preferences({'ocr__trigger': 'manual'})) == [('ocr', 'trigger', 'manual')]
+    assert list(restore._preferences(None)) == []
+
+
+def test_media_targets_refuse_paths_through_symlinks_leading_outside(tmp_path):
+    media = tmp_path / 'media'
+    outside = tmp_path / 'outside'
+    media.mkdir()
+    outside.mkdir()
+    (media / 'sidecars').symlink_to(outside)
+    targets = restore.MediaTargets(str(media))
+    assert targets.path('docs/user_x/a.pdf') == str(media / 'docs' / 'user_x' / 'a.pdf')
+    with pytest.raises(PapermergeBackupError, match='resolves outside the media root'):
+        targets.path('sidecars/user_x/a.svg')
+
+
+def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
+    media = tmp_path / 'media'
+    stage = media / '.stage'
+    stage.mkdir(parents=True)
+    members = []
+    for number, name in enumerate(['docs/u/d/v1/a.pdf', 'docs/u/d/v1/b.pdf']):
+        member = Member(name, name, 'file', size=1)
+        member.stage_dir, member.stage_number = str(stage), number
+        with open(member.staged, 'wb') as handle:
+            handle.write(b'x')
+        members.append(member)
+    moved = restore._MovedFiles(str(media))
+    targets = restore.MediaTargets(str(media))
+    moved.move(members[0], targets.path(members[0].name))
+    (media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf').write_bytes(b'someone else')
+    with pytest.raises(PapermergeBackupError, match='not overwritten'):
+        moved.move(members[1], targets.path(members[1].name))
+    assert (media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf').read_bytes() == b'someone else'
+    os.unlink(str(media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf'))
+    moved.undo()
+    assert sorted(os.listdir(str(media))) == ['.stage']
