@@ -97,7 +97,7 @@ def test_restore_into_a_bare_host_then_nothing_to_do(make_instance, seeded_archi
 
 def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
         make_instance, papermerge_own_archive, tmp_path):
-    _, archive = papermerge_own_archive
+    archive = papermerge_own_archive[1]
     (archive.parent / (archive.name + '.sha256')).write_text('0' * 64 + '  ' + archive.name + '\n')
     target = make_instance()
     make_executable(target.project_dir / 'manage.py')

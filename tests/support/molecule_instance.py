@@ -110,7 +110,7 @@ def pg_stop(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     commands = parser.add_subparsers(dest='command', required=True)
     make = commands.add_parser('create')
     make.add_argument('base')

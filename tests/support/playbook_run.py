@@ -66,8 +66,8 @@ class PlaybookRun:
             for task in play.get('tasks', []):
                 for host, result in task['hosts'].items():
                     if result.get('failed') or result.get('unreachable'):
-                        failed.append('%s on %s: %s' % (task['task']['name'], host,
-                                                       json.dumps(result)[:3000]))
+                        failed.append('%s on %s: %s' % (
+                            task['task']['name'], host, json.dumps(result)[:3000]))
         return 'ansible-playbook exited %d\n%s\n--- stderr ---\n%s\n--- stdout ---\n%s' % (
             self.returncode, '\n'.join(failed), self.stderr[-3000:],
             '' if self.report else self.stdout[-3000:])
@@ -100,8 +100,9 @@ def run_playbook(playbook, inventory, extravars=None, check=False, limit=None, t
             argv += ['--limit', limit]
         environment = ansible_environment(work_dir)
         environment.update(env or {})
+        # A failing playbook is a result to look at, not an exception: see PlaybookRun.ok.
         result = subprocess.run(argv, cwd=str(REPO), env=environment, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, timeout=timeout)
+                                stderr=subprocess.PIPE, text=True, timeout=timeout, check=False)
     try:
         report = json.loads(result.stdout)
     except ValueError:
