@@ -43,7 +43,8 @@ def instance_argument_spec():
     return dict(
         project_dir=dict(type="path", required=True),
         config_file=dict(type="path"),
-        environment=dict(type="dict", default={}),
+        # no_log: these variables usually carry PAPERMERGE__DATABASE__PASSWORD and PAPERMERGE__MAIN__SECRET_KEY
+        environment=dict(type="dict", default={}, no_log=True),
         media_root=dict(type="path"),
         database=dict(
             type="dict",

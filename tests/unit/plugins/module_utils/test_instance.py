@@ -172,4 +172,5 @@ def test_argument_spec_hides_the_password():
     spec = instance_argument_spec()
     assert spec['project_dir']['required'] is True
     assert spec['database']['options']['password']['no_log'] is True
+    assert spec['environment']['no_log'] is True
     assert set(spec['database']['options']) == {'type', 'name', 'user', 'password', 'host', 'port', 'dir'}
