@@ -33,7 +33,7 @@ options:
         or container definition), for example C(PAPERMERGE__DATABASE__TYPE=postgres).
       - As in Papermerge, a non-empty C(PAPERMERGE__<SECTION>__<KEY>) variable wins over the same key in the
         file. These values are layered over the C(PAPERMERGE__*) variables of the module's own environment.
-      - Treated as secret (they usually hold the database password and the secret key): their values are not
+      - Treated as secret (they usually hold the database password and the secret key), so their values are not
         logged, and Ansible masks them wherever they appear in results (a media root given here shows as
         C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER); give it as O(media_root) to see it).
     type: dict
