@@ -90,6 +90,17 @@ def pack_file(path, name, header, size, padding, level, compression):
     return gzip_member([header, data, b"\x00" * padding], settings[0], settings[1]), digest
 
 
+def pack_files(entries, level, strategy):
+    """Job for the pool: several small files [(path, name, tar header, size, padding)] as one gzip member;
+    returns (member, [sha256 hex per file])."""
+    parts, digests = [], []
+    for path, name, header, size, padding in entries:
+        data = _read_exactly(path, name, size)
+        digests.append(hashlib.sha256(data).hexdigest())
+        parts.extend((header, data, b"\x00" * padding))
+    return gzip_member(b"".join(parts), level, strategy), digests
+
+
 def _read_exactly(path, name, size):
     try:
         with open(path, "rb") as stream:
@@ -165,7 +176,7 @@ class ParallelGzipWriter:
             return
         data = b"".join(self.buffer)
         self.buffer, self.buffered = [], 0
-        level, strategy = self._settings(self.mode)
+        level, strategy = self.settings(self.mode)
         comment, self.comment = self.comment, None
         self._queue(self.pool.submit(gzip_member, data, level, strategy, comment), None)
 
@@ -184,7 +195,8 @@ class ParallelGzipWriter:
         while len(self.pending) > self.threads * 2:
             self._write_result(self.pending.popleft())
 
-    def _settings(self, mode):
+    def settings(self, mode):
+        """(zlib level, strategy) for a segment mode."""
         if mode == "store" or self.level == 0:
             return 0, zlib.Z_DEFAULT_STRATEGY
         if mode == "huffman":
@@ -226,8 +238,11 @@ class TarStreamWriter:
         self.gz = gz
         self.compression = compression
         self.offset = 0
+        self.batch = []
+        self.batch_bytes = 0
 
     def _emit(self, data, mode="deflate"):
+        self._flush_batch()  # stream order: batched files go before whatever comes next
         if self.compression == "none":
             mode = "store"
         elif self.compression == "gzip":
@@ -279,16 +294,38 @@ class TarStreamWriter:
     def add_file(self, name, path, size, mtime, mode, on_digest):
         """Add the file at path (size from the caller's stat); on_digest(sha256 hex) once it is in the stream.
 
-        Files of already-compressed types up to JOB_FILE_SIZE go to the pool whole (read, hashed, compressed
-        there); text files are batched into shared segments here, where they compress together.
+        Reading, hashing and compressing happen in the pool: files of already-compressed types one job each,
+        text files batched into jobs of about SEGMENT_SIZE, where they compress together. Only files over
+        JOB_FILE_SIZE are read here, in chunks.
         """
-        if self._compressible(name, size) or size > JOB_FILE_SIZE:
+        if size > JOB_FILE_SIZE:
             on_digest(self._add_file_here(name, path, size, mtime, mode))
             return
         header = self._header_bytes(name, tarfile.REGTYPE, mtime, mode, size)
         padding = (-size) % BLOCK
         self.offset += len(header) + size + padding
-        self.gz.submit(pack_file, (path, name, header, size, padding, self.gz.level, self.compression), on_digest)
+        if not self._compressible(name, size):
+            self._flush_batch()
+            self.gz.submit(pack_file, (path, name, header, size, padding, self.gz.level, self.compression),
+                           on_digest)
+            return
+        self.batch.append((path, name, header, size, padding, on_digest))
+        self.batch_bytes += len(header) + size + padding
+        if self.batch_bytes >= SEGMENT_SIZE:
+            self._flush_batch()
+
+    def _flush_batch(self):
+        if not self.batch:
+            return
+        entries, self.batch, self.batch_bytes = self.batch, [], 0
+        callbacks = [entry[5] for entry in entries]
+
+        def deliver(digests):
+            for callback, digest in zip(callbacks, digests):
+                callback(digest)
+
+        level, strategy = self.gz.settings("store" if self.compression == "none" else "deflate")
+        self.gz.submit(pack_files, ([entry[:5] for entry in entries], level, strategy), deliver)
 
     def _add_file_here(self, name, path, size, mtime, mode):
         try:
@@ -316,6 +353,11 @@ class TarStreamWriter:
 
     def add_symlink(self, name, target, mtime):
         self._header(name, tarfile.SYMTYPE, mtime, 0o777, linkname=target)
+
+    def drain(self):
+        """Write every file added so far: each on_digest callback has run when this returns."""
+        self._flush_batch()
+        self.gz.drain()
 
     def finish(self):
         """End-of-archive blocks, padded to a whole record as tar does."""

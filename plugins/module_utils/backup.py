@@ -462,7 +462,7 @@ def _write_members(plan, stream, options):
                                    tar.add_stream(BACKUP_JSON, spool, plan.sink.size, mtime))
             for name, size, mtime_ns, mode in plan.files:
                 _add_media_file(tar, plan.instance.media_root, name, size, mtime_ns, mode, listing)
-            gz.drain()  # every file's checksum is in the manifest before its symlinks
+            tar.drain()  # every file's checksum is in the manifest before its symlinks
             _write_tree(tar, plan.tree, mtime, listing)
             listing.finish()
             size = manifest_spool.tell()

@@ -197,3 +197,15 @@ def test_huffman_is_used_only_where_it_gains():
     import base64
     assert not archive_writer.huffman_gains(os.urandom(64 * 1024))   # JPEG-like: store
     assert archive_writer.huffman_gains(base64.b64encode(os.urandom(48 * 1024)))  # skewed bytes: code them
+
+
+def test_drain_reports_every_digest_before_returning(tmp_path, sources):
+    seen = []
+    gz = archive_writer.ParallelGzipWriter(io.BytesIO(), threads=2)
+    tar = archive_writer.TarStreamWriter(gz)
+    for name, source in sources:
+        tar.add_file(name, str(source), source.stat().st_size, 0, 0o644, lambda digest, name=name: seen.append(name))
+    tar.drain()
+    assert sorted(seen) == sorted(name for name, _source in sources)
+    tar.finish()
+    gz.close()
