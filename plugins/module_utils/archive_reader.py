@@ -33,6 +33,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.errors import Pa
 BACKUP_JSON = "backup.json"
 MEDIA_FOLDERS = ("docs", "sidecars")
 CHUNK_SIZE = 1024 * 1024
+TAR_BUFFER = 65536
 MANIFEST_MAX_SIZE = 256 * 1024 * 1024
 # Restored media files are readable by the web and worker processes, as Papermerge's own files are; the
 # staging directory itself is 0700, so nobody sees them before they are moved into place.
@@ -209,7 +210,9 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
 
 def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
     gz = gzip.GzipFile(fileobj=hashing, mode="rb")
-    tar = tarfile.open(fileobj=gz, mode="r|")
+    # Stream mode reads in records of bufsize: the default 10 KB means many small reads and joins, while a
+    # buffer much larger than 64 KB is copied again for every 512-byte header (tarfile._Stream keeps the rest).
+    tar = tarfile.open(fileobj=gz, mode="r|", bufsize=TAR_BUFFER)
     seen_file = False
     while True:
         contents.previous, contents.current = contents.current or contents.previous, None
