@@ -83,10 +83,12 @@ def svg_files(state):
                 if name.startswith('docs/') or name.endswith('_ocr.svg'))
 
 
+@pytest.mark.parametrize('target_engine', ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
 def test_own_archive_restores_to_an_equal_state_and_second_run_changes_nothing(seeded_sqlite, make_instance,
-                                                                               tmp_path):
+                                                                               tmp_path, target_engine):
+    # Into PostgreSQL too, where Papermerge 2.1.5's own restore fails.
     archive = own_backup(seeded_sqlite, tmp_path / 'own-backup.tar.gz')
-    target = make_instance('sqlite')
+    target = make_instance(target_engine)
     before = target.state()
 
     planned = restore(target, archive, check=True)
@@ -179,3 +181,28 @@ def json_key(item):
 def admin_folders(state):
     admin = [user for user in state['users'] if user['username'] == 'admin'][0]
     return {'user_' + admin['id']}
+
+
+def test_unmigrated_instance_is_refused_with_the_fix(make_instance, tmp_path):
+    target = make_instance('sqlite', migrated=False)
+    archive = own_backup_of_nothing(tmp_path)
+    result = restore(target, archive)
+    assert result['failed']
+    assert 'migrate' in result['msg'], result['msg']
+    assert not any(Path(target.media_root).iterdir())
+
+
+def own_backup_of_nothing(tmp_path):
+    """A minimal valid archive (one user, no documents), made with tarfile."""
+    import io
+    import json
+    import tarfile
+
+    data = json.dumps({'created': 'x', 'version': '2.1.5', 'users': [{
+        'id': '7a1f0c3e-7d2b-4e8f-9a6c-1b2d3e4f5a6b', 'username': 'nobody', 'password': '!', 'nodes': []}]}).encode()
+    path = tmp_path / 'nothing.tar.gz'
+    with tarfile.open(str(path), 'w:gz') as tar:
+        info = tarfile.TarInfo('backup.json')
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
