@@ -236,7 +236,10 @@ def make_plan(db, backup, contents, media_root):
     _plan_node_ids(db, plan)
     for index in range(len(backup.users)):
         _settle_nodes(plan, index)
-    _plan_files(plan, contents, media_root)
+    clashing = _plan_files(plan, contents, media_root)
+    if clashing and _demote_documents(plan, clashing):
+        # A new document must not come to point at a file someone else left at its path: skip it whole.
+        _plan_files(plan, contents, media_root, report=False)
     _plan_groups(db, plan, backup)
     plan.content_type_id = _content_type_id(db)
     return plan
@@ -499,14 +502,17 @@ def unique_slug(name, taken):
     return "%s_%d" % (slug, counter)
 
 
-def _plan_files(plan, contents, media_root):
+def _plan_files(plan, contents, media_root, report=True):
+    """Sort every file into plan.files (to place), existing, skipped; returns the document ids whose files
+    collide with different content."""
+    for counts in (plan.created, plan.existing, plan.skipped):
+        counts["files"] = 0
+    plan.files = []
     skipped_users = set(plan.user_ids[i] for i, s in enumerate(plan.user_status) if s == "conflict")
-    skipped_docs = set()
-    for nodes in plan.nodes:
-        for entry in nodes.values():
-            if entry.ctype == "document" and entry.status in ("skip", "conflict") and entry.id:
-                skipped_docs.add(entry.id)
+    skipped_docs = set(entry.id for nodes in plan.nodes for entry in nodes.values()
+                       if entry.ctype == "document" and entry.status in ("skip", "conflict") and entry.id)
     targets = plan.targets = MediaTargets(media_root)
+    clashing = set()
     for name in sorted(contents.files):
         member = contents.files[name]
         if _owned_by(name, skipped_users, skipped_docs):
@@ -519,8 +525,31 @@ def _plan_files(plan, contents, media_root):
             plan.files.append(member)
             plan.created["files"] += 1
         else:
-            plan.conflicts.append("media file %s exists with different content (never overwritten)" % name)
+            if report:
+                plan.conflicts.append("media file %s exists with different content (never overwritten)" % name)
             plan.skipped["files"] += 1
+            clashing.add(_document_of(name))
+    clashing.discard(None)
+    return clashing
+
+
+def _demote_documents(plan, document_ids):
+    """Turn new documents with clashing files into skipped ones; True when any was new."""
+    demoted = False
+    for nodes in plan.nodes:
+        for entry in nodes.values():
+            if entry.ctype == "document" and entry.status == "new" and entry.id in document_ids:
+                for key, amount in (("documents", 1), ("versions", entry.versions), ("pages", entry.pages)):
+                    plan.created[key] -= amount
+                    plan.skipped[key] += amount
+                entry.status = "conflict"
+                demoted = True
+    return demoted
+
+
+def _document_of(name):
+    match = _OWNER.match(name)
+    return _uuid_or_none(match.group(2)) if match else None
 
 
 def _owned_by(name, skipped_users, skipped_docs):

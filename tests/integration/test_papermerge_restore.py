@@ -206,3 +206,27 @@ def own_backup_of_nothing(tmp_path):
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def test_existing_media_file_with_other_content_is_never_overwritten(make_instance, seeded_sqlite, sqlite_archive):
+    source = seeded_sqlite.state()
+    name = sorted(n for n in source['files'] if n.startswith('docs/'))[0]
+    document_id = name.split('/')[2][len('document_'):]
+    target = make_instance('sqlite')
+    stray = Path(target.media_root) / name
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b'left behind by someone else')
+    before = target.state()
+
+    refused = restore(target, sqlite_archive)
+    assert refused['failed'] and 'media file %s exists with different content' % name in refused['msg']
+    assert target.state() == before
+
+    result = restore(target, sqlite_archive, on_conflict='skip')
+    assert not result['failed'], result.get('msg')
+    assert result['skipped_counts']['documents'] == 1
+    assert stray.read_bytes() == b'left behind by someone else'
+    restored = target.state()
+    assert document_id not in [d['id'] for d in restored['documents']]
+    assert len(restored['documents']) == len(source['documents']) - 1
+    assert not any(n.startswith('sidecars/') and document_id in n for n in restored['files'])
