@@ -50,7 +50,8 @@ options:
         id, a media file with other content).
       - V(fail) refuses the archive, listing the collisions, and writes nothing.
       - V(skip) restores everything else; a colliding user is skipped with all their data, a colliding folder
-        with everything inside it. The collisions are returned in RV(conflicts).
+        with everything inside it, a new document whose media file path holds other content with its versions and
+        files. The collisions are returned in RV(conflicts).
     type: str
     choices: [fail, skip]
     default: fail
