@@ -40,7 +40,8 @@ options:
       - Where to write the archive.
       - A directory (an existing one, or a path ending in C(/)) means a generated file name in it,
         C(papermerge-<label>-<UTC time YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz).
-      - Any other path is the archive's file name; its directory must exist.
+      - Any other path is the archive's file name; its directory must exist. An existing file there is replaced
+        (atomically, by rename) unless it already holds the instance's current content (O(skip_unchanged)).
       - The directory must exist; it also receives a lock file C(.papermerge-backup.lock).
     type: path
     required: true
