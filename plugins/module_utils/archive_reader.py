@@ -421,8 +421,8 @@ def _check_file_prefixes(contents):
 
 
 def check_user_folders(contents, usernames):
-    """Every symlink and directory outside docs/ and sidecars/ must sit in a folder named after a user."""
-    allowed = set(usernames) | set(MEDIA_FOLDERS)
+    """Every symlink must sit in a folder named after a user of the archive (directories are never created)."""
+    allowed = set(usernames)
     for link in contents.symlinks:
         if link.name.split("/", 1)[0] not in allowed:
             raise _unsafe(link.raw_name, "symlinks are allowed only inside the per-user folders, and no user "
