@@ -22,8 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 HAVE_BACKUP_MODULE = (REPO / 'plugins' / 'modules' / 'papermerge_backup.py').exists()
 
 
-def info(path, verify=True):
-    return run_module(INFO, dict(path=str(path), verify=verify), python=sys.executable)
+PY38 = sorted(Path.home().glob('.pyenv/versions/3.8.*/bin/python3'))
+
+
+def info(path, verify=True, python=sys.executable):
+    return run_module(INFO, dict(path=str(path), verify=verify), python=python)
 
 
 @pytest.fixture(scope='module')
@@ -48,8 +51,14 @@ def with_member_changed(source, target, name_part):
     return member.name
 
 
-def test_verifies_a_good_archive(our_archive, seeded_sqlite):
-    result = info(our_archive)
+@pytest.mark.parametrize('python', [
+    pytest.param(sys.executable, id='venv-python'),
+    pytest.param(str(PY38[-1]) if PY38 else None, id='python3.8',
+                 marks=pytest.mark.skipif(not PY38, reason='no pyenv 3.8')),
+])
+def test_verifies_a_good_archive(our_archive, seeded_sqlite, python):
+    # On the controller too, whose Python may be older than the test host's.
+    result = info(our_archive, python=python)
     assert not result['failed'], result.get('msg')
     assert result['changed'] is False
     assert result['verified'] is True and result['checksums_verified'] is True
