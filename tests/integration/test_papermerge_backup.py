@@ -319,3 +319,16 @@ def test_explicit_file_destination_and_its_skip(seeded_sqlite, dest):
     assert second['skipped'] and not second['changed']
     shutil.copy(str(path), str(dest / 'copy'))  # the archive is a regular, readable tar.gz
     assert read_archive(str(dest / 'copy'))[0][0].name == 'backup.json'
+
+
+@pytest.mark.postgresql
+def test_settings_from_environment_win_and_stay_secret(make_instance, dest):
+    instance = make_instance('postgresql')
+    password = instance.database['password']
+    toml = instance.config_file.read_text(encoding='utf-8')
+    instance.config_file.write_text(toml.replace(password, 'wrong-in-the-file'), encoding='utf-8')
+    assert backup(instance, dest)['failed']  # the file alone no longer works
+    result = backup(instance, dest, environment={'PAPERMERGE__DATABASE__PASSWORD': password})
+    assert not result['failed'], result['msg']
+    assert 'environment PAPERMERGE__DATABASE__PASSWORD' in result['instance']['config_sources']
+    assert password not in json.dumps(result)
