@@ -816,11 +816,28 @@ class _RowWriter:
             if not rows:
                 continue
             columns = list(rows[0])
-            sql = "INSERT INTO %s (%s) VALUES (%s)" % (
-                table, ", ".join(columns), ", ".join(["%s"] * len(columns)))
-            self.db.executemany(sql, [[row[c] for c in columns] for row in rows])
+            values = [[row[c] for c in columns] for row in rows]
+            if not self._insert_values(table, columns, values):
+                sql = "INSERT INTO %s (%s) VALUES (%s)" % (
+                    table, ", ".join(columns), ", ".join(["%s"] * len(columns)))
+                self.db.executemany(sql, values)
             del rows[:]
         self.pending = 0
+
+    def _insert_values(self, table, columns, values):
+        """One multi-row INSERT per batch with psycopg2 (its executemany makes a round trip per row)."""
+        if getattr(self.db, "driver_name", None) != "psycopg2":
+            return False
+        from psycopg2.extras import execute_values
+        cursor = self.db.connection.cursor()
+        try:
+            execute_values(cursor, "INSERT INTO %s (%s) VALUES %%s" % (table, ", ".join(columns)), values,
+                           page_size=BATCH_ROWS)
+        except Exception as error:
+            raise PapermergeBackupError("inserting into %s failed: %s" % (table, str(error).strip()))
+        finally:
+            cursor.close()
+        return True
 
 
 class _MovedFiles:
