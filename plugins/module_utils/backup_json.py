@@ -123,8 +123,7 @@ def _events(path, member):
                     raise _broken(member, "the 'users' list is missing")
                 yield ("users",)
                 for index in scanner.array_items():
-                    for event in _user_events(scanner, index, member):
-                        yield event
+                    yield from _user_events(scanner, index, member)
             scanner.expect_end()
     except UnicodeDecodeError as error:
         raise _broken(member, "it is not UTF-8 (%s)" % error)

@@ -322,7 +322,7 @@ def _index_nodes(plan, backup, existing):
 
     Returns, per user, the tags nodes carry that the user's own tag list lacks (first occurrence wins).
     """
-    node_tags = [{} for _ in backup.users]
+    node_tags = [{} for _user in backup.users]
     for index, node in backup.iter_nodes():
         nodes = plan.nodes[index]
         path = backup_json.node_path(node)
