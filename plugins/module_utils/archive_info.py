@@ -34,6 +34,7 @@ def archive_info(path, verify=False):
     spool_dir = tempfile.mkdtemp(prefix=".papermerge-archive-info-")
     try:
         contents = archive_reader.read_archive(path, stage_dir=None, spool_dir=spool_dir, hash_files=verify)
+        contents.checksum_file = archive_reader.check_checksum_file(path, contents.sha256)
         if contents.backup_json is None:
             raise PapermergeBackupError(
                 "archive %s has no backup.json member: it is not a Papermerge backup, or it is incomplete" % path,
@@ -70,6 +71,7 @@ def _result(path, contents, backup, verify, checksums, missing):
         path=path,
         size=contents.size,
         sha256=contents.sha256,
+        checksum_file_verified=contents.checksum_file,
         format="papermerge.backup" if manifest is not None else "papermerge",
         papermerge_version=(manifest or {}).get("papermerge_version") or backup.version,
         created=(manifest or {}).get("created") or backup.created,

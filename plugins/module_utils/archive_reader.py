@@ -107,6 +107,7 @@ class ArchiveContents:
         self.member_count = 0
         self.current = None
         self.previous = None
+        self.checksum_file = None
 
 
 def normalize_member_name(raw_name):
@@ -517,3 +518,27 @@ def _normalized_or_none(name):
         return normalize_member_name(name)
     except PapermergeBackupError:
         return None
+
+
+def check_checksum_file(path, sha256):
+    """Compare the archive with the `<archive>.sha256` file next to it (sha256sum format), when there is one.
+
+    Returns None without such a file, True when it matches; raises when it does not match or is unreadable.
+    """
+    sidecar = path + ".sha256"
+    if not os.path.isfile(sidecar):
+        return None
+    try:
+        with io.open(sidecar, "r", encoding="utf-8", errors="replace") as handle:
+            words = handle.read(4096).split()
+    except (IOError, OSError) as error:
+        raise PapermergeBackupError("cannot read the checksum file %s: %s" % (sidecar, error), checksum_file=sidecar)
+    expected = words[0].lower() if words else ""
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise PapermergeBackupError("checksum file %s is not in sha256sum format: remove or fix it" % sidecar,
+                                    checksum_file=sidecar)
+    if expected != sha256:
+        raise PapermergeBackupError(
+            "archive %s does not match its checksum file %s (sha256 %s, the file says %s): the archive changed "
+            "after it was written; use another copy" % (path, sidecar, sha256, expected), checksum_file=sidecar)
+    return True

@@ -56,6 +56,7 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
         try:
             stage_dir = None if check_mode else work_dir
             contents = archive_reader.read_archive(src, stage_dir=stage_dir, spool_dir=work_dir)
+            contents.checksum_file = archive_reader.check_checksum_file(src, contents.sha256)
             backup, verified, missing = _validate(contents, allow_newer_version, instance_version)
             plan = make_plan(db, backup, contents, media_root)
             _refuse_conflicts(plan, on_conflict)
@@ -981,6 +982,7 @@ def _result(plan, backup, contents, verified, missing, check_mode):
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive_version(contents, backup),
         archive_sha256=contents.sha256,
+        checksum_file_verified=contents.checksum_file,
         verified=verified,
         missing_files=missing,
         unknown_permissions=plan.unknown_permissions,

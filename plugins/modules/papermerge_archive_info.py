@@ -79,6 +79,13 @@ sha256:
   returned: success
   type: str
   sample: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+checksum_file_verified:
+  description:
+    - V(true) when a checksum file C(<path>.sha256) (sha256sum format) sits next to the archive and matches it; null
+      when there is none. A mismatch fails the module.
+  returned: success
+  type: bool
+  sample: true
 format:
   description: V(papermerge.backup) for archives with our manifest, V(papermerge) for those of Papermerge's own backup.
   returned: success

@@ -20,7 +20,8 @@ description:
   - Everything is validated before the first write. The archive is read to its end (the gzip checksums are checked),
     C(backup.json) must parse and have the expected shape, every member name must be safe (no absolute names, no
     C(..), nothing that resolves outside the media root, no hard links, devices or FIFOs, symlinks only in the
-    per-user folders), every file must match the archive's manifest when it has one, the archive must not come from
+    per-user folders), every file must match the archive's manifest when it has one, the archive must match the
+    checksum file C(<src>.sha256) when there is one, the archive must not come from
     a newer Papermerge than the instance's (see O(allow_newer_version)) and the database schema must be migrated.
     A refused archive leaves the database, the media root and everything outside it as they were.
   - All or nothing. Files are staged in a private directory inside the media root, the rows go in within one
@@ -174,6 +175,13 @@ check_mode:
   returned: success
   type: bool
   sample: false
+checksum_file_verified:
+  description:
+    - V(true) when a checksum file C(<src>.sha256) (sha256sum format, as M(papermerge.backup.papermerge_backup) writes
+      it) sits next to the archive and matches it; null when there is none. A mismatch fails the module.
+  returned: success
+  type: bool
+  sample: true
 archive_sha256:
   description: SHA-256 of the archive file, computed while reading it.
   returned: success

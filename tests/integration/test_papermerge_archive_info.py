@@ -62,6 +62,7 @@ def test_verifies_a_good_archive(our_archive, seeded_sqlite, python):
     assert not result['failed'], result.get('msg')
     assert result['changed'] is False
     assert result['verified'] is True and result['checksums_verified'] is True
+    assert result['checksum_file_verified'] is True  # papermerge_backup writes <archive>.sha256
     assert result['format'] == 'papermerge.backup' and result['backup_json_first'] is True
     assert result['papermerge_version'] == '2.1.5'
     state = seeded_sqlite.state()
@@ -117,3 +118,11 @@ def test_papermerge_own_archive_missing_a_version_file_fails_verification(seeded
     result = info(stripped)
     assert result['failed']
     assert result['member'] == dropped and 'missing from the archive' in result['msg']
+
+
+def test_a_checksum_file_that_does_not_match_fails(our_archive, tmp_path):
+    copy = tmp_path / our_archive.name
+    copy.write_bytes(our_archive.read_bytes())
+    Path(str(copy) + '.sha256').write_text('%s  %s\n' % ('0' * 64, copy.name))
+    result = info(copy, verify=False)
+    assert result['failed'] and 'does not match its checksum file' in result['msg'], result['msg']

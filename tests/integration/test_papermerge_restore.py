@@ -129,6 +129,7 @@ def test_round_trip_restores_an_equal_instance(request, make_instance, tmp_path,
     result = restore(target, archive)
     assert not result['failed'], result.get('msg')
     assert result['changed'] is True and result['verified'] is True
+    assert result['checksum_file_verified'] is True
     assert result['reindex_needed'] is True
     restored = target.state()
     assert_states_equal(restored, source.state())

@@ -293,3 +293,17 @@ def test_manifest_of_a_newer_format_is_refused(tmp_path):
                       'counts': {}, 'members': {}}).encode()
     with pytest.raises(PapermergeBackupError, match='format version 99'):
         read(build(tmp_path / 'a.tar.gz', members + [_file(manifest_format.MANIFEST_NAME, raw)]), tmp_path)
+
+
+def test_checksum_file_next_to_the_archive(tmp_path):
+    path = build(tmp_path / 'a.tar.gz', standard_members())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert archive_reader.check_checksum_file(str(path), digest) is None
+    (tmp_path / 'a.tar.gz.sha256').write_text('%s  a.tar.gz\n' % digest)
+    assert archive_reader.check_checksum_file(str(path), digest) is True
+    (tmp_path / 'a.tar.gz.sha256').write_text('%s  a.tar.gz\n' % ('f' * 64))
+    with pytest.raises(PapermergeBackupError, match='does not match its checksum file'):
+        archive_reader.check_checksum_file(str(path), digest)
+    (tmp_path / 'a.tar.gz.sha256').write_text('garbage')
+    with pytest.raises(PapermergeBackupError, match='sha256sum format'):
+        archive_reader.check_checksum_file(str(path), digest)
