@@ -54,7 +54,7 @@ units: venv
 	$(BIN)/python -m pytest tests/unit
 
 integration: venv system-deps papermerge-venv
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest tests/integration -n 2 --durations=15
 
 molecule: venv system-deps papermerge-venv
 	bash scripts/molecule-all.sh

@@ -85,8 +85,8 @@ def _return_rows(returns, prefix=''):
     for name in sorted(returns):
         spec = returns[name]
         description = ' '.join(_paragraphs(spec.get('description', '')))
-        rows.append('| `%s%s` | %s | %s | %s |' % (prefix, name, spec.get('type', ''),
-                                                  _cell(str(spec.get('returned', ''))), _cell(description)))
+        returned = _cell(str(spec.get('returned', '')))
+        rows.append('| `%s%s` | %s | %s | %s |' % (prefix, name, spec.get('type', ''), returned, _cell(description)))
         rows.extend(_return_rows(spec.get('contains') or {}, prefix + name + '.'))
     return rows
 

@@ -48,7 +48,7 @@ def run(candidates, now=NOW, **policy):
 
 
 def kept_times(candidates, now=NOW, **policy):
-    kept, _ = run(candidates, now=now, **policy)
+    kept, _removed = run(candidates, now=now, **policy)
     return [decision.candidate.time.strftime('%Y-%m-%d %H:%M:%S') for decision in kept]
 
 
@@ -275,9 +275,9 @@ def test_restic_documentation_example_daily_weekly_monthly_yearly():
     # The series ends on a Sunday (1950-01-01 was one, 29204 days later is too), so the dailies are one full week.
     candidates = daily_series('1950-01-01', 29205)
     assert candidates[-1].time.isoweekday() == 7
-    kept, _ = run(candidates, keep_daily=7, keep_weekly=5, keep_monthly=12, keep_yearly=75)
-    only = dict((rule, sum(1 for d in kept if d.reasons[0].startswith(rule))) for rule in ('daily', 'weekly', 'monthly',
-                                                                                             'yearly'))
+    kept, _removed = run(candidates, keep_daily=7, keep_weekly=5, keep_monthly=12, keep_yearly=75)
+    rules = ('daily', 'weekly', 'monthly', 'yearly')
+    only = dict((rule, sum(1 for d in kept if d.reasons[0].startswith(rule))) for rule in rules)
     assert only['daily'] == 7
     assert only['weekly'] == 4
     assert only['monthly'] in (11, 12)
@@ -333,7 +333,7 @@ def test_keep_within_reason_uses_the_given_text():
 ])
 def test_the_newest_archive_is_never_removed(policy):
     rng = random.Random(20261126)
-    for _ in range(50):
+    for _attempt in range(50):
         candidates = [Candidate('n%d' % n, 'h', at('2020-01-01 00:00:00') + timedelta(seconds=rng.randrange(10 ** 8)))
                       for n in range(rng.randrange(1, 30))]
         kept, removed = run(candidates, **policy)
@@ -405,9 +405,10 @@ def test_each_label_gets_its_own_policy():
 
 def test_a_label_whose_archives_are_old_keeps_its_newest():
     # A decommissioned host's last archive must survive keep_within, which is relative to its own newest.
-    candidates = archives('2026-11-25 02:00:00', label='live') + archives('2020-01-01 02:00:00', '2019-12-01 02:00:00',
-                                                                           label='gone')
-    kept, _ = run(candidates, keep_within='7d')
+    live = archives('2026-11-25 02:00:00', label='live')
+    gone = archives('2020-01-01 02:00:00', '2019-12-01 02:00:00', label='gone')
+    candidates = live + gone
+    kept, _removed = run(candidates, keep_within='7d')
     assert sorted(d.candidate.label for d in kept) == ['gone', 'live']
 
 
@@ -459,10 +460,10 @@ def test_period_rules_match_the_reference_on_random_histories(option):
     rng = random.Random(option)
     spans = dict(keep_hourly=3 * 86400, keep_daily=60 * 86400, keep_weekly=400 * 86400, keep_monthly=1500 * 86400,
                  keep_yearly=20000 * 86400)
-    for _ in range(100):
+    for _attempt in range(100):
         start = at('2015-12-25 00:00:00')
         candidates = [Candidate('n%d' % n, 'h', start + timedelta(seconds=rng.randrange(spans[option])))
                       for n in range(rng.randrange(1, 40))]
         count = rng.choice([1, 2, 3, 5, 8, UNLIMITED])
-        kept, _ = run(candidates, now=datetime(2200, 1, 1, tzinfo=UTC), **{option: count})
+        kept, _removed = run(candidates, now=datetime(2200, 1, 1, tzinfo=UTC), **{option: count})
         assert set(d.candidate for d in kept) == _reference_period_keep(candidates, count, PERIODS[option])
