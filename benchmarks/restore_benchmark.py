@@ -95,7 +95,15 @@ def fresh_target(work_dir, venv, name):
     return create_instance(base, venv)
 
 
+def settle():
+    # The archive and the target were just written: let writeback finish so that it does not compete with
+    # the restore being timed (a real restore reads an archive that has been sitting on disk).
+    os.sync()
+    time.sleep(1)
+
+
 def run_ours(target, archive):
+    settle()
     seconds, rss, stdout = measure([target.python, '-c', OURS_RESTORE, target.project_dir, archive],
                                    target.base_dir, collection_env(target))
     counts = json.loads(stdout.strip().splitlines()[-1])
@@ -103,6 +111,7 @@ def run_ours(target, archive):
 
 
 def run_manage(target, archive):
+    settle()
     seconds, rss, _ = measure([target.python, 'manage.py', 'restore', str(archive)], target.project_dir,
                               target.environment())
     return seconds, rss, None

@@ -23,7 +23,9 @@ import hashlib
 import io
 import os
 import posixpath
+import queue
 import tarfile
+import threading
 import zlib
 
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
@@ -186,10 +188,11 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
         raw = open(path, "rb")
     except (IOError, OSError) as error:
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
+    hashing = _HashingReader(raw)
+    inflated = _Inflater(hashing)
     try:
-        hashing = _HashingReader(raw)
         try:
-            _read_members(hashing, contents, stage_dir, spool_dir, hash_files)
+            _read_members(inflated, contents, stage_dir, spool_dir, hash_files)
         except (EOFError, zlib.error, tarfile.ReadError, gzip.BadGzipFile if hasattr(gzip, "BadGzipFile")
                 else OSError) as error:
             where = _position(contents)
@@ -201,6 +204,7 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
         contents.sha256 = hashing.hexdigest()
         contents.size = hashing.size
     finally:
+        inflated.close()
         raw.close()
     _check_symlinks(contents)
     _check_file_prefixes(contents)
@@ -209,8 +213,7 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     return contents
 
 
-def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
-    gz = gzip.GzipFile(fileobj=hashing, mode="rb")
+def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
     # Stream mode reads in records of bufsize: the default 10 KB means many small reads and joins, while a
     # buffer much larger than 64 KB is copied again for every 512-byte header (tarfile._Stream keeps the rest).
     tar = tarfile.open(fileobj=gz, mode="r|", bufsize=TAR_BUFFER)
@@ -243,8 +246,6 @@ def _read_members(hashing, contents, stage_dir, spool_dir, hash_files):
     # Drain the gzip stream: its CRC and length trailers (one per gzip member) are checked only at the end.
     contents.current = None
     while gz.read(CHUNK_SIZE):
-        pass
-    while hashing.read(CHUNK_SIZE):
         pass
 
 
@@ -433,6 +434,78 @@ def check_user_folders(contents, usernames):
 def _prefixes(name):
     parts = name.split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+class _Inflater:
+    """The decompressed stream, inflated ahead in a thread (zlib, hashlib and file reads release the GIL).
+
+    Decompressing and hashing the archive then overlap with parsing, hashing and writing its members; at most
+    QUEUE_DEPTH chunks wait in memory.  The thread reads the gzip stream to its very end (each gzip member's
+    CRC and length are checked there) and then the rest of the raw file, so the archive's sha256 covers every
+    byte; its errors are raised in the reading thread, by read().
+    """
+
+    QUEUE_DEPTH = 4
+
+    def __init__(self, hashing):
+        self.hashing = hashing
+        self.queue = queue.Queue(self.QUEUE_DEPTH)
+        self.buffer = b""
+        self.offset = 0
+        self.finished = False
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="papermerge-inflate")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self):
+        try:
+            gz = gzip.GzipFile(fileobj=self.hashing, mode="rb")
+            while not self.stopping.is_set():
+                data = gz.read(CHUNK_SIZE)
+                if not data:
+                    while self.hashing.read(CHUNK_SIZE):
+                        pass
+                    break
+                self._put(data)
+            self._put(b"")
+        except BaseException as error:  # handed over to the reading thread
+            self._put(error)
+
+    def _put(self, item):
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size=-1):
+        parts = []
+        wanted = size if size is not None and size >= 0 else float("inf")
+        while wanted > 0 and not self.finished:
+            if self.offset >= len(self.buffer):
+                self._next_chunk()
+                continue
+            piece = self.buffer[self.offset:self.offset + wanted] if wanted != float("inf") else \
+                self.buffer[self.offset:]
+            self.offset += len(piece)
+            wanted -= len(piece)
+            parts.append(piece)
+        return b"".join(parts)
+
+    def _next_chunk(self):
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            self.finished = True
+            raise item
+        if not item:
+            self.finished = True
+        self.buffer, self.offset = item, 0
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join()
 
 
 class _HashingReader:
