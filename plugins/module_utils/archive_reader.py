@@ -481,16 +481,18 @@ class _Inflater:
                 continue
 
     def read(self, size=-1):
+        """Up to size bytes (everything left when size is negative or None); b'' at the end."""
+        size = -1 if size is None else size
         parts = []
-        wanted = size if size is not None and size >= 0 else float("inf")
-        while wanted > 0 and not self.finished:
+        while size != 0 and not self.finished:
             if self.offset >= len(self.buffer):
                 self._next_chunk()
                 continue
-            piece = self.buffer[self.offset:self.offset + wanted] if wanted != float("inf") else \
-                self.buffer[self.offset:]
+            end = len(self.buffer) if size < 0 else self.offset + size
+            piece = self.buffer[self.offset:end]
             self.offset += len(piece)
-            wanted -= len(piece)
+            if size > 0:
+                size -= len(piece)
             parts.append(piece)
         return b"".join(parts)
 
