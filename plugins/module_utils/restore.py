@@ -25,6 +25,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import unicodedata
 import uuid
 
@@ -40,6 +41,7 @@ HOME_TITLE = ".home"
 INBOX_TITLE = ".inbox"
 DEFAULT_LANG = "deu"
 STAGE_PREFIX = ".papermerge-restore-"
+STALE_STAGE_SECONDS = 24 * 3600
 _OWNER = re.compile(r"^(?:docs|sidecars)/user_([0-9a-fA-F-]{32,36})/(?:document_([0-9a-fA-F-]{32,36})/)?")
 COUNT_KEYS = ("users", "groups", "folders", "documents", "versions", "pages", "tags", "files")
 
@@ -91,10 +93,29 @@ def _make_work_dir(media_root, check_mode):
     try:
         if check_mode:
             return tempfile.mkdtemp(prefix=STAGE_PREFIX)
+        remove_stale_stages(media_root)
         return tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=media_root)
     except (IOError, OSError) as error:
         raise PapermergeBackupError("cannot create a staging directory in %s: %s (is the media root writable by "
                                     "the user running the module?)" % (media_root, error))
+
+
+def remove_stale_stages(media_root, now=None):
+    """Remove staging directories a killed restore left behind (older than STALE_STAGE_SECONDS).
+
+    A restore removes its own staging directory whatever happens, unless the process is killed; such a
+    leftover holds only copies of archive files, never anything the instance uses.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for name in os.listdir(media_root):
+        path = os.path.join(media_root, name)
+        if not name.startswith(STAGE_PREFIX) or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        if now - os.lstat(path).st_mtime > STALE_STAGE_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed
 
 
 def _validate(contents, allow_newer_version, instance_version):

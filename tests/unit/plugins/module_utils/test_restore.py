@@ -119,3 +119,18 @@ def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
     os.unlink(str(media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf'))
     moved.undo()
     assert sorted(os.listdir(str(media))) == ['.stage']
+
+
+def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path):
+    media = tmp_path / 'media'
+    (media / 'docs').mkdir(parents=True)
+    stale = media / (restore.STAGE_PREFIX + 'old')
+    fresh = media / (restore.STAGE_PREFIX + 'new')
+    stale.mkdir()
+    (stale / '00000001').write_bytes(b'x')
+    fresh.mkdir()
+    (media / (restore.STAGE_PREFIX + 'file')).write_bytes(b'not a directory')
+    old = os.stat(str(stale)).st_mtime - restore.STALE_STAGE_SECONDS - 10
+    os.utime(str(stale), (old, old))
+    assert restore.remove_stale_stages(str(media)) == [stale.name]
+    assert sorted(p.name for p in media.iterdir()) == sorted(['docs', fresh.name, restore.STAGE_PREFIX + 'file'])
