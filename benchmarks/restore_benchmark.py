@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 """Benchmark papermerge_restore against Papermerge 2.1.5's own `manage.py restore`.
 
@@ -57,11 +56,11 @@ def measure(argv, cwd, env=None):
              'sys.stdout.write(done.stdout.decode("utf-8", "replace"))\n'
              'sys.exit(done.returncode)\n')
     result = subprocess.run([sys.executable, '-c', probe] + [str(a) for a in argv], cwd=str(cwd), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     if result.returncode != 0:
         raise RuntimeError('%s failed:\n%s\n%s' % (' '.join(map(str, argv)), result.stdout[-3000:],
                                                    result.stderr[-3000:]))
-    first, _, rest = result.stdout.partition('\n')
+    first, _newline, rest = result.stdout.partition('\n')
     seconds, rss_kb = first.split()
     return float(seconds), int(rss_kb) / 1024.0, rest
 
@@ -73,7 +72,7 @@ def collection_env(instance):
 
 
 def make_our_archive(instance, out_dir):
-    seconds, _, stdout = measure([instance.python, '-c', OURS_BACKUP, instance.project_dir, str(out_dir) + '/',
+    seconds, _rss, stdout = measure([instance.python, '-c', OURS_BACKUP, instance.project_dir, str(out_dir) + '/',
                                   '6', 'adaptive'], instance.base_dir, collection_env(instance))
     archive = Path(json.loads(stdout.strip().splitlines()[-1])['archive'])
     print('  our archive: %.1f MB (made in %.1f s)' % (archive.stat().st_size / 1e6, seconds), flush=True)
@@ -82,7 +81,7 @@ def make_our_archive(instance, out_dir):
 
 def make_own_archive(instance, out_dir):
     archive = out_dir / 'manage-backup.tar.gz'
-    seconds, _, _ = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir,
+    seconds, _rss, _stdout = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir,
                             instance.environment())
     print("  Papermerge's archive: %.1f MB (made in %.1f s)" % (archive.stat().st_size / 1e6, seconds), flush=True)
     return archive
@@ -112,7 +111,7 @@ def run_ours(target, archive):
 
 def run_manage(target, archive):
     settle()
-    seconds, rss, _ = measure([target.python, 'manage.py', 'restore', str(archive)], target.project_dir,
+    seconds, rss, _stdout = measure([target.python, 'manage.py', 'restore', str(archive)], target.project_dir,
                               target.environment())
     return seconds, rss, None
 
@@ -121,7 +120,7 @@ def report(name, documents, rows):
     print('\n%s: %d documents' % (name, documents))
     print('  %-8s %9s %12s %12s' % ('tool', 'time s', 'peak RSS MB', 'time/ours'))
     ours = rows['ours'][0]
-    for tool, (seconds, rss, _) in rows.items():
+    for tool, (seconds, rss, _counts) in rows.items():
         print('  %-8s %9.2f %12.1f %12.2f' % (tool, seconds, rss, seconds / ours))
     if 'manage' in rows:
         print('  manage.py restore / ours: %.1fx; target: %s' % (rows['manage'][0] / ours, TARGETS.get(name, '-')))

@@ -9,7 +9,6 @@ Papermerge's own `manage.py backup` archive restores too, to the state that arch
 changes nothing; check mode writes nothing; collisions are refused or skipped.
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -164,8 +163,8 @@ def test_on_conflict_skip_restores_everything_else(make_instance, seeded_sqlite,
     for key in ('users', 'tags', 'folders', 'documents'):
         others = [item for item in source[key] if item.get('username', item.get('user')) != 'admin']
         kept = [item for item in before[key] if item.get('username', item.get('user')) == 'admin']
-        expected = sorted(others + kept, key=lambda item: json_key(item))
-        assert sorted(restored[key], key=lambda item: json_key(item)) == expected, key
+        expected = sorted(others + kept, key=json_key)
+        assert sorted(restored[key], key=json_key) == expected, key
     admin_files = [name for name in source['files'] if name.split('/')[1] in admin_folders(source)]
     assert admin_files and not any(name in restored['files'] for name in admin_files)
 
