@@ -32,7 +32,7 @@ def step(title):
 def write_inventory(venv, source, target):
     inventory = WORK / 'inventory.yml'
     inventory.write_text(
-        'all:\n'
+        '---\nall:\n'
         '  vars:\n'
         '    ansible_connection: local\n'
         '    ansible_python_interpreter: %s\n'
