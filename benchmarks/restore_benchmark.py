@@ -72,8 +72,8 @@ def collection_env(instance):
 
 
 def make_our_archive(instance, out_dir):
-    seconds, _rss, stdout = measure([instance.python, '-c', OURS_BACKUP, instance.project_dir, str(out_dir) + '/',
-                                  '6', 'adaptive'], instance.base_dir, collection_env(instance))
+    argv = [instance.python, '-c', OURS_BACKUP, instance.project_dir, str(out_dir) + '/', '6', 'adaptive']
+    seconds, _rss, stdout = measure(argv, instance.base_dir, collection_env(instance))
     archive = Path(json.loads(stdout.strip().splitlines()[-1])['archive'])
     print('  our archive: %.1f MB (made in %.1f s)' % (archive.stat().st_size / 1e6, seconds), flush=True)
     return archive
@@ -81,8 +81,8 @@ def make_our_archive(instance, out_dir):
 
 def make_own_archive(instance, out_dir):
     archive = out_dir / 'manage-backup.tar.gz'
-    seconds, _rss, _stdout = measure([instance.python, 'manage.py', 'backup', str(archive)], instance.project_dir,
-                            instance.environment())
+    argv = [instance.python, 'manage.py', 'backup', str(archive)]
+    seconds, _rss, _stdout = measure(argv, instance.project_dir, instance.environment())
     print("  Papermerge's archive: %.1f MB (made in %.1f s)" % (archive.stat().st_size / 1e6, seconds), flush=True)
     return archive
 
@@ -111,8 +111,8 @@ def run_ours(target, archive):
 
 def run_manage(target, archive):
     settle()
-    seconds, rss, _stdout = measure([target.python, 'manage.py', 'restore', str(archive)], target.project_dir,
-                              target.environment())
+    argv = [target.python, 'manage.py', 'restore', str(archive)]
+    seconds, rss, _stdout = measure(argv, target.project_dir, target.environment())
     return seconds, rss, None
 
 
