@@ -27,7 +27,6 @@ from ansible_collections.papermerge.backup.plugins.module_utils.errors import Pa
 
 CTYPES = ("folder", "document")
 SCAN_CHUNK = 1 << 16
-FORBIDDEN_TITLE_CHARACTERS = "<>/\\;:&"
 
 
 class BackupJson:
@@ -313,6 +312,7 @@ def _check_version(version, where, member):
         raise _broken(member, "not an object", where)
     _require(version, "number", int, where, member)
     _check_uuid(version, "id", where, member, required=False)
+    _check_file_name(version.get("file_name"), where, member)
     pages = version.get("pages", [])
     if not isinstance(pages, list):
         raise _broken(member, "'pages' is not a list", where)
@@ -322,6 +322,15 @@ def _check_version(version, where, member):
             raise _broken(member, "not an object", here)
         _require(page, "number", int, here, member)
         _check_uuid(page, "id", here, member, required=False)
+
+
+def _check_file_name(file_name, where, member):
+    # Papermerge finds a version's file at docs/user_<id>/document_<id>/v<N>/<file_name>: a file_name with a
+    # '/' or '..' would make it serve (and write) files outside the media root once the row is restored.
+    if file_name is None:
+        return
+    if not isinstance(file_name, str) or file_name in (".", "..") or any(c in file_name for c in "/\x00"):
+        raise _broken(member, "'file_name' %r is not a plain file name" % (file_name,), where)
 
 
 def _require(obj, key, kind, where, member):

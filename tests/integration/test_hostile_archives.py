@@ -33,7 +33,7 @@ PDF_BYTES = b'%PDF-1.4 mallory was here\n'
 SVG_BYTES = b'<svg xmlns="http://www.w3.org/2000/svg"/>'
 
 
-def backup_json(version='2.1.5'):
+def backup_json(version='2.1.5', file_name='mallory.pdf'):
     stamp = '2024-01-02T03:04:05.000006+00:00'
     return {
         'created': '02.01.2024-03:04:05', 'version': version,
@@ -55,7 +55,7 @@ def backup_json(version='2.1.5'):
                 {'id': DOC_ID, 'breadcrumb': '.home/Stash/mallory.pdf', 'ctype': 'document', 'title': 'mallory.pdf',
                  'lang': 'eng', 'ocr': True, 'ocr_status': 'succeeded', 'created_at': stamp, 'updated_at': stamp,
                  'tags': [], 'versions': [{
-                     'number': 1, 'file_name': 'mallory.pdf', 'file_path': PDF, 'size': len(PDF_BYTES),
+                     'number': 1, 'file_name': file_name, 'file_path': PDF, 'size': len(PDF_BYTES),
                      'page_count': 1, 'short_description': 'Original', 'text': 'loot', 'lang': 'eng',
                      'pages': [{'number': 1, 'page_count': 1, 'text': 'loot', 'lang': 'eng', 'file_path': SVG}]}]},
             ]}],
@@ -77,9 +77,9 @@ def special(name, kind, linkname='', mode=0o644):
     return info, None
 
 
-def clean_members(version='2.1.5'):
+def clean_members(version='2.1.5', file_name='mallory.pdf'):
     return [
-        regular('backup.json', json.dumps(backup_json(version)).encode()),
+        regular('backup.json', json.dumps(backup_json(version, file_name)).encode()),
         regular(PDF, PDF_BYTES),
         regular(SVG, SVG_BYTES),
         special('mallory/.home/', tarfile.DIRTYPE, mode=0o755),
@@ -167,6 +167,9 @@ def hostile_cases(sentinel):
         ('broken-json', [regular('backup.json', b'{"users": [{"username": ')] + clean_members()[1:],
          'not valid JSON'),
         ('newer-version', clean_members(version='3.0.0'), 'newer than this instance'),
+        # A version row whose file_name leads out of the media root would make Papermerge serve that file.
+        ('version-file-name-traversal', clean_members(file_name='../' * 12 + escape + '/keep.txt'),
+         "'file_name'"),
     ]
 
 

@@ -213,6 +213,25 @@ def test_backup_json_shape_errors_name_the_place(tmp_path):
         backup_json.load(str(spool))
 
 
+@pytest.mark.parametrize('file_name', ['../../../../../etc/passwd', '/etc/passwd', 'v1/a.pdf', '..', 'a\x00.pdf', 7])
+def test_version_file_name_must_be_a_plain_name(tmp_path, file_name):
+    # Papermerge joins file_name to the version's folder: a path in it would point the row outside the media root.
+    data = backup_dict()
+    data['users'][0]['nodes'][2]['versions'][0]['file_name'] = file_name
+    spool = tmp_path / 'b.json'
+    spool.write_text(json.dumps(data))
+    with pytest.raises(PapermergeBackupError, match=r"users\[0\]\.nodes\[2\]\.versions\[0\].*'file_name'"):
+        backup_json.load(str(spool))
+
+
+def test_version_without_file_name_is_accepted(tmp_path):
+    data = backup_dict()
+    data['users'][0]['nodes'][2]['versions'][0]['file_name'] = None
+    spool = tmp_path / 'b.json'
+    spool.write_text(json.dumps(data))
+    assert backup_json.load(str(spool)).counts()['versions'] == 1
+
+
 @pytest.mark.parametrize('text, message', [
     ('{"users": [', 'not valid JSON'),
     ('[]', 'top level'),
