@@ -4,8 +4,10 @@ files, rotation leaves exactly what the policy keeps (this host's label only), c
 writes nothing, and a second run changes nothing."""
 
 import hashlib
+import os
 import stat
 
+from ansible_run import run_module
 from playbook_run import local_inventory, run_playbook
 
 PLAYBOOK = 'playbooks/backup.yml'
@@ -24,6 +26,17 @@ def old_archives(directory, label, days):
     return names
 
 
+def inventory_for(instance):
+    """docs01, reached locally, holding ``instance``."""
+    return local_inventory(
+        hosts={'docs01': {}},
+        papermerge_project_dir=str(instance.project_dir),
+        papermerge_venv=str(instance.venv),
+        papermerge_config_file=str(instance.config_file),
+        ansible_python_interpreter='/usr/bin/python3',
+    )
+
+
 def listing(directory):
     """The archives and checksum files (papermerge_backup keeps a hidden lock file too)."""
     return sorted(p.name for p in directory.iterdir() if not p.name.startswith('.'))
@@ -38,13 +51,7 @@ def test_backup_fetch_verify_rotate(make_instance, tmp_path):
     old_mine = old_archives(host_dir, 'docs01', range(1, 6))
     old_theirs = old_archives(host_dir, 'docs02', range(1, 3))
     old_archives(fetch_dir, 'docs01', range(1, 4))
-    inventory = local_inventory(
-        hosts={'docs01': {}},
-        papermerge_project_dir=str(instance.project_dir),
-        papermerge_venv=str(instance.venv),
-        papermerge_config_file=str(instance.config_file),
-        ansible_python_interpreter='/usr/bin/python3',
-    )
+    inventory = inventory_for(instance)
     # Survey answers: strings, numbers included.
     extravars = {
         'papermerge_backup_dir': str(host_dir),
@@ -91,13 +98,7 @@ def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path
     old = old_archives(host_dir, 'docs01', range(1, 6))
     blocker = tmp_path / 'not-a-directory'
     blocker.write_text('the sync directory cannot be created below a file')
-    inventory = local_inventory(
-        hosts={'docs01': {}},
-        papermerge_project_dir=str(instance.project_dir),
-        papermerge_venv=str(instance.venv),
-        papermerge_config_file=str(instance.config_file),
-        ansible_python_interpreter='/usr/bin/python3',
-    )
+    inventory = inventory_for(instance)
     inventory['backup_targets'] = {'hosts': {'backup01': {
         'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3'}}}
     run = run_playbook(PLAYBOOK, inventory, {
@@ -117,16 +118,52 @@ def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path
     assert all((host_dir / name).exists() for name in old), 'rotation ran although the copy failed'
 
 
+def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(make_instance, tmp_path):
+    # The archive rots on the host after papermerge_backup wrote it and its .sha256 file: bytes
+    # appended after the last gzip member leave its fingerprint alone, so the next run finds the
+    # instance unchanged and returns that archive with the sha256 it wrote.  The controller copy
+    # is then a faithful copy of a damaged file, and its sha256 differs from the module's.
+    instance = make_instance(seeded=True)
+    host_dir = tmp_path / 'host-backups'
+    fetch_dir = tmp_path / 'controller-backups'
+    host_dir.mkdir()
+    old = old_archives(host_dir, 'docs01', range(1, 6))
+    made = run_module('papermerge.backup.papermerge_backup', {
+        'project_dir': str(instance.project_dir),
+        'config_file': str(instance.config_file),
+        'dest': str(host_dir) + '/',
+        'label': 'docs01',
+    }, python=instance.python)
+    assert not made['failed'], made
+    archive = host_dir / made['archive'].rsplit('/', 1)[-1]
+    checksum_file = host_dir / (archive.name + '.sha256')
+    with archive.open('ab') as handle:
+        handle.write(b'bit rot')
+    written = checksum_file.stat().st_mtime
+    os.utime(archive, (written - 60, written - 60))
+    damaged = sha256_of(archive)
+
+    run = run_playbook(PLAYBOOK, inventory_for(instance), {
+        'papermerge_backup_dir': str(host_dir),
+        'papermerge_backup_fetch_dir': str(fetch_dir),
+        'papermerge_backup_label': 'docs01',
+        'papermerge_backup_poll_interval': '1',
+        'papermerge_backup_keep_last': '1',
+    })
+    assert not run.ok
+    [wait] = run.results('Wait for the backup to finish', host='docs01')
+    assert wait['archive'] == str(archive) and wait['sha256'] == made['sha256'] != damaged
+    [failure] = run.results('Fail the run, keeping the archive on the host', host='docs01')
+    assert 'has sha256 %s, the archive has %s' % (damaged, made['sha256']) in failure['msg']
+    assert 'The archive stays on docs01 and nothing was rotated' in failure['msg']
+    assert listing(fetch_dir) == [], 'the bad controller copy was kept'
+    assert sha256_of(archive) == damaged, 'the archive on the host was not kept'
+    assert all((host_dir / name).exists() for name in old), 'rotation ran although the copy was bad'
+
+
 def test_check_mode_before_the_first_backup_writes_nothing(make_instance, tmp_path):
     instance = make_instance(seeded=True)
-    inventory = local_inventory(
-        hosts={'docs01': {}},
-        papermerge_project_dir=str(instance.project_dir),
-        papermerge_venv=str(instance.venv),
-        papermerge_config_file=str(instance.config_file),
-        ansible_python_interpreter='/usr/bin/python3',
-    )
-    run = run_playbook(PLAYBOOK, inventory, {
+    run = run_playbook(PLAYBOOK, inventory_for(instance), {
         'papermerge_backup_dir': str(tmp_path / 'backups'),
         'papermerge_backup_fetch_dir': str(tmp_path / 'controller'),
         'papermerge_backup_label': 'docs01',
