@@ -154,26 +154,36 @@ class Destination:
     def __init__(self, dest, label, version, now):
         dest = os.path.expanduser(str(dest))
         self.label = label
+        self.version = version
+        self.now = now
         self.generated = dest.endswith("/") or os.path.isdir(dest)
         if self.generated:
             self.directory = os.path.abspath(dest)
-            self.name = self._free_name(label, version, now)
+            self._name = None
         else:
             self.directory = os.path.dirname(os.path.abspath(dest))
-            self.name = os.path.basename(dest)
+            self._name = os.path.basename(dest)
         if not os.path.isdir(self.directory):
             raise PapermergeBackupError(
                 "destination directory %s does not exist: create it first (the backup role does), owned by the "
                 "user running the backup and not readable by others" % self.directory)
 
-    def _free_name(self, label, version, now):
+    @property
+    def name(self):
+        # A generated name is chosen on first use, which run_backup() makes under the directory lock: a
+        # backup that waited for another must see the archive that one wrote, not replace it.
+        if self._name is None:
+            self._name = self._free_name()
+        return self._name
+
+    def _free_name(self):
         # Two runs within one second (possible once the first has released the lock) must not collide:
         # take the next free second rather than replace an archive.
         for step in range(60):
-            name = archive_name(label, now + timedelta(seconds=step), version)
+            name = archive_name(self.label, self.now + timedelta(seconds=step), self.version)
             if not os.path.lexists(os.path.join(self.directory, name)):
                 return name
-        raise PapermergeBackupError("no free archive name in %s for label %s" % (self.directory, label))
+        raise PapermergeBackupError("no free archive name in %s for label %s" % (self.directory, self.label))
 
     def path(self):
         return os.path.join(self.directory, self.name)

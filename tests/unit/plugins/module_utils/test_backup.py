@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+"""backup's destination: generated names, chosen only once the directory lock is held."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from ansible_collections.papermerge.backup.plugins.module_utils import backup
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.naming import archive_name
+
+NOW = datetime(2026, 11, 26, 2, 0, 0, tzinfo=timezone.utc)
+
+
+def test_generated_name_in_a_directory(tmp_path):
+    target = backup.Destination(str(tmp_path) + '/', 'docs01', '2.1.5', NOW)
+    assert target.generated
+    assert target.path() == str(tmp_path / 'papermerge-docs01-20261126T020000Z-2.1.5.tar.gz')
+
+
+def test_generated_name_is_chosen_when_used_not_when_planned(tmp_path):
+    # A second backup builds its Destination before it waits for the lock; the first one then writes the
+    # archive of that second: the second must take the next free name, not replace the first's archive.
+    target = backup.Destination(str(tmp_path), 'docs01', '2.1.5', NOW)
+    (tmp_path / archive_name('docs01', NOW, '2.1.5')).write_bytes(b'the first backup')
+    assert target.path() == str(tmp_path / 'papermerge-docs01-20261126T020001Z-2.1.5.tar.gz')
+    assert target.path() == target.path()  # chosen once
+
+
+def test_file_destination_keeps_its_name(tmp_path):
+    target = backup.Destination(str(tmp_path / 'nightly.tar.gz'), 'docs01', '2.1.5', NOW)
+    assert not target.generated and target.path() == str(tmp_path / 'nightly.tar.gz')
+
+
+def test_missing_directory_is_refused(tmp_path):
+    with pytest.raises(PapermergeBackupError, match='does not exist'):
+        backup.Destination(str(tmp_path / 'nope') + '/', 'docs01', '2.1.5', NOW)
