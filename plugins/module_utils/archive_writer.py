@@ -342,12 +342,6 @@ class TarStreamWriter:
         extension = os.path.splitext(name)[1].lower()
         return not (size >= HUFFMAN_MIN_SIZE and extension in COMPRESSED_EXTENSIONS)
 
-    def add_bytes(self, name, data, mtime, mode=0o600):
-        self._header(name, tarfile.REGTYPE, mtime, mode, len(data))
-        self._emit(data)
-        self._pad(len(data), "deflate")
-        return hashlib.sha256(data).hexdigest()
-
     def add_directory(self, name, mtime, mode=0o755):
         self._header(name.rstrip("/"), tarfile.DIRTYPE, mtime, mode)
 

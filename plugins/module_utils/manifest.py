@@ -32,8 +32,6 @@ __metaclass__ = type
 import hashlib
 import json
 
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-
 MANIFEST_NAME = "papermerge-backup-manifest.json"
 FORMAT = "papermerge.backup"
 FORMAT_VERSION = 1
@@ -43,28 +41,10 @@ REQUIRED_KEYS = ("format_version", "papermerge_version", "created", "engine", "c
 CHUNK_SIZE = 1024 * 1024
 
 
-def build(papermerge_version, created, engine, migrations, counts, members, symlinks=None, fingerprint=None):
-    """The manifest as UTF-8 JSON bytes. created: UTC string 'YYYY-MM-DDTHH:MM:SSZ'."""
-    document = dict(
-        format=FORMAT,
-        format_version=FORMAT_VERSION,
-        collection_version=COLLECTION_VERSION,
-        papermerge_version=papermerge_version,
-        created=created,
-        engine=engine,
-        migrations=migrations,
-        counts=counts,
-        fingerprint=fingerprint,
-        members=members,
-        symlinks=symlinks or {},
-    )
-    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
-
-
 class ManifestWriter:
-    """Writes the same JSON as build() to a binary stream entry by entry, so that memory stays flat however
-    many members the archive has: header fields, then add_member() for every file member, then
-    add_symlink() for every symlink, then finish()."""
+    """Writes the manifest (the shape above) to a binary stream entry by entry, so that memory stays flat
+    however many members the archive has: header fields, then add_member() for every file member, then
+    add_symlink() for every symlink, then finish().  archive_reader reads and checks it."""
 
     def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None):
         self.stream = stream
@@ -97,46 +77,6 @@ class ManifestWriter:
         if self.section == "members":
             self.stream.write(b'\n}, "symlinks": {')
         self.stream.write(b"\n}}\n")
-
-
-def parse(data):
-    """Parse and check manifest bytes; returns the dict. Raises PapermergeBackupError when unusable."""
-    try:
-        document = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PapermergeBackupError("the archive's %s is not valid JSON: %s" % (MANIFEST_NAME, error))
-    if not isinstance(document, dict):
-        raise PapermergeBackupError("the archive's %s is not a JSON object" % MANIFEST_NAME)
-    missing = [key for key in REQUIRED_KEYS if key not in document]
-    if missing:
-        raise PapermergeBackupError("the archive's %s lacks %s" % (MANIFEST_NAME, ", ".join(missing)))
-    version = document["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise PapermergeBackupError(
-            "the archive's manifest has format version %r, this collection (%s) reads up to %d: use a newer "
-            "papermerge.backup collection" % (version, COLLECTION_VERSION, FORMAT_VERSION))
-    if not isinstance(document["members"], dict) or not all(
-            isinstance(v, dict) and "size" in v and "sha256" in v for v in document["members"].values()):
-        raise PapermergeBackupError("the archive's %s has a malformed members list" % MANIFEST_NAME)
-    document.setdefault("symlinks", {})
-    return document
-
-
-def verify_member(manifest, name, size, sha256):
-    """Check one file member's size and sha256 against the manifest; raises naming the member."""
-    expected = manifest["members"].get(name)
-    if expected is None:
-        raise PapermergeBackupError("archive member %s is not listed in the manifest" % name, member=name)
-    if expected["size"] != size or expected["sha256"] != sha256:
-        raise PapermergeBackupError(
-            "archive member %s does not match the manifest (size %s, expected %s; sha256 %s, expected %s): "
-            "the archive is corrupted" % (name, size, expected["size"], sha256, expected["sha256"]), member=name)
-
-
-def missing_members(manifest, seen_names):
-    """Names the manifest lists that were not seen in the archive (sorted)."""
-    seen = set(seen_names)
-    return sorted(name for name in manifest["members"] if name not in seen)
 
 
 def digest_stream(stream, chunk_size=CHUNK_SIZE):

@@ -63,14 +63,16 @@ def standard_members(backup=None):
 
 
 def with_manifest(members):
-    entries = {}
+    """members plus the manifest papermerge_backup's writer makes for them."""
+    stream = io.BytesIO()
+    writer = manifest_format.ManifestWriter(stream, '2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {})
     for info, data in members:
         if info.isreg():
             content = data.getvalue()
-            entries[archive_reader.normalize_member_name(info.name)] = {
-                'size': len(content), 'sha256': hashlib.sha256(content).hexdigest()}
-    raw = manifest_format.build('2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {}, entries)
-    return members + [_file(manifest_format.MANIFEST_NAME, raw)]
+            writer.add_member(archive_reader.normalize_member_name(info.name), len(content),
+                              hashlib.sha256(content).hexdigest())
+    writer.finish()
+    return members + [_file(manifest_format.MANIFEST_NAME, stream.getvalue())]
 
 
 def read(path, tmp_path, stage=True):
