@@ -116,7 +116,7 @@ def normalize_member_name(raw_name):
     """The safe, normalised form of a member name, or PapermergeBackupError naming the member.
 
     Empty and '.' components are dropped (Papermerge's own archives hold 'pages//000001/...', other tar
-    tools write './docs/...'); absolute names, '..' components, backslash-drive names and control
+    tools write './docs/...'); absolute names, '..' components, drive-letter names ('C:...') and NUL
     characters are refused.
     """
     if not isinstance(raw_name, str) or not raw_name:
@@ -406,7 +406,7 @@ def _check_symlinks(contents):
     backup.json later (check_user_folders), because Papermerge's own archives put backup.json last.
     """
     for link in contents.symlinks:
-        if link.name.split("/", 1)[0] in MEDIA_FOLDERS or link.name in (BACKUP_JSON,) or "/" not in link.name:
+        if link.name.split("/", 1)[0] in MEDIA_FOLDERS or "/" not in link.name:
             raise _unsafe(link.raw_name, "symlinks are allowed only inside the per-user folders")
         symlink_target(link.name, link.linkname)
         for prefix in _prefixes(link.name):
