@@ -22,7 +22,6 @@ __metaclass__ = type
 
 import errno
 import fcntl
-import glob
 import hashlib
 import io
 import os
@@ -38,7 +37,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils import backup_du
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import resolve_instance
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import find_papermerge_version, resolve_instance
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import (
     archive_name, default_label, format_time, parse_archive_name, validate_label)
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
@@ -97,53 +96,16 @@ def _result_base(instance, version, label, plan):
 # --- Papermerge version -------------------------------------------------------------------------------------
 
 def detect_papermerge_version(override, project_dir):
-    """The instance's papermerge-core version, without importing Django or Papermerge.
-
-    Order: the module option; the distribution installed in the Python running the module (the usual case,
-    ansible_python_interpreter is the Papermerge virtualenv); a virtualenv at <project_dir>/venv, .venv or
-    beside the project directory.
-    """
+    """The module option, else the instance's papermerge-core version (instance.find_papermerge_version)."""
     if override:
         return str(override)
-    found = _installed_version()
+    found = find_papermerge_version(project_dir)
     if found:
         return found
-    parent = os.path.dirname(project_dir)
-    for venv in (os.path.join(project_dir, "venv"), os.path.join(project_dir, ".venv"),
-                 os.path.join(parent, "venv"), os.path.join(parent, ".venv")):
-        found = _venv_version(venv)
-        if found:
-            return found
     raise PapermergeBackupError(
         "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running "
         "the module, nor in a venv or .venv in or beside %s. Point ansible_python_interpreter at the Papermerge "
         "virtualenv, or set the papermerge_version option" % project_dir)
-
-
-def _installed_version():
-    try:
-        from importlib import metadata
-    except ImportError:  # Python < 3.8
-        return None
-    try:
-        return metadata.version("papermerge-core")
-    except Exception:  # PackageNotFoundError, or broken metadata
-        return None
-
-
-def _venv_version(venv):
-    pattern = os.path.join(venv, "lib", "python*", "site-packages", "papermerge_core-*.dist-info", "METADATA")
-    for path in sorted(glob.glob(pattern)):
-        try:
-            with io.open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    if line.startswith("Version:"):
-                        return line.split(":", 1)[1].strip()
-                    if not line.strip():
-                        break
-        except (IOError, OSError):
-            continue
-    return None
 
 
 # --- destination --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils import archive_r
 from ansible_collections.papermerge.backup.plugins.module_utils import backup_json
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect, normalize_uuid
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import find_papermerge_version
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
 
 BATCH_ROWS = 500
@@ -131,34 +132,8 @@ def _validate(contents, allow_newer_version, instance_version):
 
 
 def installed_papermerge_version(instance):
-    """The instance's papermerge-core version, or None when it cannot be found.
-
-    The Python running the module is usually the Papermerge virtualenv's (it has the database driver);
-    otherwise a virtualenv inside the project directory is looked at.  Importing papermerge itself is
-    avoided: its package __init__ runs git.
-    """
-    try:
-        from importlib import metadata
-        return metadata.version("papermerge-core")
-    except Exception:  # ImportError before 3.8, PackageNotFoundError when not installed here
-        pass
-    for directory in _site_packages(instance.project_dir):
-        for name in sorted(os.listdir(directory)):
-            match = re.match(r"^papermerge_core-([^-]+)\.dist-info$", name)
-            if match:
-                return match.group(1)
-    return None
-
-
-def _site_packages(project_dir):
-    for venv in (".venv", "venv", "env", ".env"):
-        lib = os.path.join(project_dir, venv, "lib")
-        if not os.path.isdir(lib):
-            continue
-        for python in sorted(os.listdir(lib)):
-            directory = os.path.join(lib, python, "site-packages")
-            if os.path.isdir(directory):
-                yield directory
+    """The instance's papermerge-core version, or None when it cannot be found."""
+    return find_papermerge_version(instance.project_dir)
 
 
 def archive_version(contents, backup):

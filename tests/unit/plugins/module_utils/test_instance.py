@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from ansible_collections.papermerge.backup.plugins.module_utils import instance as instance_module
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import (
     instance_argument_spec, resolve_instance)
@@ -174,3 +175,30 @@ def test_argument_spec_hides_the_password():
     assert spec['database']['options']['password']['no_log'] is True
     assert spec['environment']['no_log'] is True
     assert set(spec['database']['options']) == {'type', 'name', 'user', 'password', 'host', 'port', 'dir'}
+
+
+def _fake_venv(venv, version):
+    dist_info = venv / 'lib' / 'python3.10' / 'site-packages' / ('papermerge_core-%s.dist-info' % version)
+    dist_info.mkdir(parents=True)
+    (dist_info / 'METADATA').write_text('Metadata-Version: 2.1\nName: papermerge-core\nVersion: %s\n\n'
+                                        'Version: 9.9.9 (the description, not a header)\n' % version)
+
+
+@pytest.mark.parametrize('where', ['project/venv', 'project/.env', '.venv'])
+def test_papermerge_version_from_a_venv_in_or_beside_the_project(tmp_path, monkeypatch, where):
+    monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
+    project = tmp_path / 'project'
+    project.mkdir()
+    _fake_venv(tmp_path / where, '2.1.5')
+    assert instance_module.find_papermerge_version(str(project)) == '2.1.5'
+
+
+def test_papermerge_version_of_the_running_python_comes_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(instance_module, '_installed_version', lambda: '2.1.4')
+    _fake_venv(tmp_path / 'venv', '2.1.5')
+    assert instance_module.find_papermerge_version(str(tmp_path)) == '2.1.4'
+
+
+def test_papermerge_version_not_found_is_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
+    assert instance_module.find_papermerge_version(str(tmp_path / 'project')) is None
