@@ -110,3 +110,39 @@ def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
     assert 'the archive is damaged or it is not the one you meant' in run.stdout
     assert not (tmp_path / 'upload').exists()
     assert_states_equal(before, target.state())
+
+
+def test_restore_from_an_archive_already_on_the_host(make_instance, seeded_archive, tmp_path):
+    source, archive = seeded_archive
+    target = make_instance()
+    make_executable(target.project_dir / 'manage.py')
+    run = run_playbook(PLAY, inventory_for(target), {
+        'papermerge_restore_archive': str(archive),
+        'papermerge_restore_archive_on_host': 'true',  # a survey's multiple choice answer
+        'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
+        'papermerge_restore_poll_interval': '1',
+    })
+    assert run.ok, run.explain()
+    assert not (tmp_path / 'upload').exists(), 'an archive on the host was uploaded'
+    [check] = run.results('Fail when the archive on the host differs from the expected one')
+    assert not check.get('skipped'), 'the archive was not checked against its .sha256 file'
+    assert_states_equal(source.state(), target.state())
+
+
+def test_restore_refuses_a_damaged_archive_on_the_host(make_instance, seeded_archive, tmp_path):
+    # Bit rot on the host: the .sha256 file written with the archive no longer matches it.
+    archive = seeded_archive[1]
+    expected = (archive.parent / (archive.name + '.sha256')).read_text().split()[0]
+    with archive.open('ab') as handle:
+        handle.write(b'bit rot')
+    target = make_instance()
+    make_executable(target.project_dir / 'manage.py')
+    before = target.state()
+    run = run_playbook(PLAY, inventory_for(target), {
+        'papermerge_restore_archive': str(archive),
+        'papermerge_restore_archive_on_host': 'true',
+    })
+    assert not run.ok
+    [failure] = run.results('Fail when the archive on the host differs from the expected one')
+    assert 'has sha256 %s but %s was expected: the archive is' % (sha256_of(archive), expected) in failure['msg']
+    assert_states_equal(before, target.state())
