@@ -34,8 +34,9 @@ options:
       - As in Papermerge, a non-empty C(PAPERMERGE__<SECTION>__<KEY>) variable wins over the same key in the
         file. These values are layered over the C(PAPERMERGE__*) variables of the module's own environment.
       - Treated as secret (they usually hold the database password and the secret key), so their values are not
-        logged, and Ansible masks them wherever they appear in results (a media root given here shows as
-        C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER); give it as O(media_root) to see it).
+        logged. In results, the values of variables whose names contain C(PASSWORD), C(PASSWD), C(SECRET),
+        C(TOKEN), C(KEY) or C(CREDENTIAL) are masked wherever they appear; the others are shown, so that a value
+        such as a database user C(papermerge) does not mask the archive path or checksums that contain it.
     type: dict
     default: {}
   media_root:

@@ -38,6 +38,7 @@ POSTGRES_TYPES = ("pg", "postgre", "postgres", "postgresql")
 MYSQL_TYPES = ("my", "mysql", "maria", "mariadb")
 DATABASE_KEYS = ("type", "name", "user", "password", "host", "port", "dir")
 MEDIA_ROOT_KEYS = (("main", "media_root"), ("media", "dir"))
+SECRET_NAME_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
 
 
 def instance_argument_spec():
@@ -61,6 +62,28 @@ def instance_argument_spec():
             ),
         ),
     )
+
+
+def plain_environment_values(params):
+    """Values of the `environment` option that Ansible need not mask in results.
+
+    `environment` is no_log, so Ansible keeps it out of logs; but it also replaces every occurrence of each of
+    its values in the result, substrings included: PAPERMERGE__DATABASE__USER=papermerge would turn the archive
+    path /var/backups/papermerge/papermerge-... into /var/backups/********/********-..., and a port of 5 would
+    garble every checksum. Only values of variables named as secrets (and the database password) stay masked;
+    modules remove the others from module.no_log_values.
+    """
+    environment = params.get("environment") or {}
+    secrets = set(str(value) for key, value in environment.items() if _secret_name(key))
+    password = (params.get("database") or {}).get("password")
+    if password:
+        secrets.add(str(password))
+    plain = set(str(value) for key, value in environment.items() if value not in (None, "") and not _secret_name(key))
+    return plain - secrets
+
+
+def _secret_name(name):
+    return any(word in str(name).upper() for word in SECRET_NAME_WORDS)
 
 
 class Instance:

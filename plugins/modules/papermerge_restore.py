@@ -192,7 +192,8 @@ archive_sha256:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec, resolve_instance
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import (
+    instance_argument_spec, plain_environment_values, resolve_instance)
 from ansible_collections.papermerge.backup.plugins.module_utils.restore import installed_papermerge_version, restore
 
 
@@ -221,6 +222,7 @@ def run(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module.no_log_values.difference_update(plain_environment_values(module.params))
     try:
         result = run(module)
     except PapermergeBackupError as error:

@@ -332,3 +332,17 @@ def test_settings_from_environment_win_and_stay_secret(make_instance, dest):
     assert not result['failed'], result['msg']
     assert 'environment PAPERMERGE__DATABASE__PASSWORD' in result['instance']['config_sources']
     assert password not in json.dumps(result)
+
+
+def test_plain_environment_values_do_not_mask_the_results(seeded_sqlite, dest):
+    # Ansible masks every no_log value wherever it appears in a result, substrings included: a user named
+    # "papermerge" in the environment must not turn the archive's path into "********-test-...".
+    secret = 's3cr3t-k3y-value'
+    result = backup(seeded_sqlite, dest, environment={'PAPERMERGE__DATABASE__USER': 'papermerge',
+                                                      'PAPERMERGE__DATABASE__PORT': '5',
+                                                      'PAPERMERGE__MAIN__SECRET_KEY': secret})
+    assert not result['failed'], result['msg']
+    assert os.path.basename(result['archive']).startswith('papermerge-test-'), result['archive']
+    assert result['sha256'] == sha256_of(result['archive'])
+    assert result['invocation']['module_args']['environment']['PAPERMERGE__DATABASE__USER'] == 'papermerge'
+    assert secret not in json.dumps(result)

@@ -202,3 +202,13 @@ def test_papermerge_version_of_the_running_python_comes_first(tmp_path, monkeypa
 def test_papermerge_version_not_found_is_none(tmp_path, monkeypatch):
     monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
     assert instance_module.find_papermerge_version(str(tmp_path / 'project')) is None
+
+
+def test_plain_environment_values_leave_secrets_masked():
+    params = dict(environment={'PAPERMERGE__DATABASE__USER': 'papermerge', 'PAPERMERGE__DATABASE__PORT': 5432,
+                               'PAPERMERGE__DATABASE__PASSWORD': 'pw', 'PAPERMERGE__MAIN__SECRET_KEY': 'sk',
+                               'PAPERMERGE__DATABASE__HOST': 'sk', 'PAPERMERGE__MAIN__MEDIA_ROOT': ''},
+                  database=dict(password='papermerge'))
+    # 'papermerge' is also the password and 'sk' also the secret key: those stay masked whatever names them.
+    assert instance_module.plain_environment_values(params) == {'5432'}
+    assert instance_module.plain_environment_values(dict(environment=None, database=None)) == set()
