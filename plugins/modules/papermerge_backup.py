@@ -236,6 +236,8 @@ def main():
     module.no_log_values.difference_update(plain_environment_values(module.params))
     if not 0 <= module.params["compression_level"] <= 9:
         module.fail_json(msg="compression_level must be between 0 and 9, got %d" % module.params["compression_level"])
+    if module.params["threads"] is not None and module.params["threads"] < 1:
+        module.fail_json(msg="threads must be 1 or more (leave it out to use every core), got %d" % module.params["threads"])
     try:
         result = run_backup(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:

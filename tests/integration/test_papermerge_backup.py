@@ -346,3 +346,13 @@ def test_plain_environment_values_do_not_mask_the_results(seeded_sqlite, dest):
     assert result['sha256'] == sha256_of(result['archive'])
     assert result['invocation']['module_args']['environment']['PAPERMERGE__DATABASE__USER'] == 'papermerge'
     assert secret not in json.dumps(result)
+
+
+@pytest.mark.parametrize('option, value, message', [
+    ('compression_level', 10, 'between 0 and 9'),
+    ('threads', 0, 'threads must be 1 or more'),
+])
+def test_out_of_range_numbers_are_refused_before_anything_is_written(seeded_sqlite, dest, option, value, message):
+    result = backup(seeded_sqlite, dest, **{option: value})
+    assert result['failed'] and message in result['msg'], result.get('msg')
+    assert listing(dest) == []
