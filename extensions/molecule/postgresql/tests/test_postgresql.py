@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 testinfra_hosts = ["docs01", "docs02"]
@@ -33,6 +34,11 @@ def base_dir_of(name):
     return Path(inventory["all"]["hosts"][name]["test_host_base_dir"])
 
 
+def only_on(host, name):
+    if host.backend.get_hostname() != name:
+        pytest.skip("a check of %s" % name)
+
+
 def description(host):
     return json.loads(Path(base_dir(host), "instance.json").read_text())
 
@@ -42,8 +48,7 @@ def test_instances_run_on_postgresql(host):
 
 
 def test_archive_is_private_on_host_and_controller(host):
-    if host.backend.get_hostname() != "docs01":
-        return
+    only_on(host, "docs01")
     directory = "%s/backups" % base_dir(host)
     with host.sudo():
         names = [n for n in host.check_output("ls -A %s" % directory).split() if n.endswith(".tar.gz")]
@@ -56,9 +61,19 @@ def test_archive_is_private_on_host_and_controller(host):
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
 
 
+def test_no_migration_is_pending_on_the_restored_host(host):
+    only_on(host, "docs02")
+    base = base_dir(host)
+    with host.sudo():
+        plan = host.check_output(
+            "cd %s/instance/project && PAPERMERGE__CONFIG=%s/instance/project/papermerge.toml "
+            "%s/venv/bin/python manage.py showmigrations --plan" % (base, base, base))
+    assert "[X]" in plan
+    assert "[ ]" not in plan
+
+
 def test_restored_instance_equals_the_source(host):
-    if host.backend.get_hostname() != "docs02":
-        return
+    only_on(host, "docs02")
     source = state_of(base_dir_of("docs01"))
     assert source["counts"]["documents"] > 0
     assert state_of(base_dir(host)) == source
