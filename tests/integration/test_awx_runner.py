@@ -32,10 +32,13 @@ def install_project_collections(private_data_dir):
     assert [req['name'] for req in local] == ['papermerge.backup']
     offline_requirements = private_data_dir / 'requirements-local.yml'
     offline_requirements.write_text(yaml.safe_dump({'collections': local}))
+    # As in AWX, nothing else is installed yet: a collections path inherited from the developer's shell
+    # (the Makefile's points at this checkout) would make ansible-galaxy skip the install as "already there".
+    env = {key: value for key, value in os.environ.items() if key != 'ANSIBLE_COLLECTIONS_PATH'}
     subprocess.run(
         [str(ANSIBLE_BIN / 'ansible-galaxy'), 'collection', 'install', '--no-deps',
          '-r', str(offline_requirements), '-p', str(private_data_dir / 'requirements_collections')],
-        cwd=str(project), check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=str(project), env=env, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def test_backup_playbook_as_an_awx_job(make_instance, tmp_path, monkeypatch):
