@@ -8,7 +8,7 @@ import os
 import stat
 
 from ansible_run import run_module
-from playbook_run import local_inventory, run_playbook
+from playbook_run import instance_inventory, run_playbook
 
 PLAYBOOK = 'playbooks/backup.yml'
 
@@ -26,17 +26,6 @@ def old_archives(directory, label, days):
     return names
 
 
-def inventory_for(instance):
-    """docs01, reached locally, holding ``instance``."""
-    return local_inventory(
-        hosts={'docs01': {}},
-        papermerge_project_dir=str(instance.project_dir),
-        papermerge_venv=str(instance.venv),
-        papermerge_config_file=str(instance.config_file),
-        ansible_python_interpreter='/usr/bin/python3',
-    )
-
-
 def listing(directory):
     """The archives and checksum files (papermerge_backup keeps a hidden lock file too)."""
     return sorted(p.name for p in directory.iterdir() if not p.name.startswith('.'))
@@ -51,7 +40,7 @@ def test_backup_fetch_verify_rotate(make_instance, tmp_path):
     old_mine = old_archives(host_dir, 'docs01', range(1, 6))
     old_theirs = old_archives(host_dir, 'docs02', range(1, 3))
     old_archives(fetch_dir, 'docs01', range(1, 4))
-    inventory = inventory_for(instance)
+    inventory = instance_inventory(instance, 'docs01')
     # Survey answers: strings, numbers included.
     extravars = {
         'papermerge_backup_dir': str(host_dir),
@@ -98,7 +87,7 @@ def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path
     old = old_archives(host_dir, 'docs01', range(1, 6))
     blocker = tmp_path / 'not-a-directory'
     blocker.write_text('the sync directory cannot be created below a file')
-    inventory = inventory_for(instance)
+    inventory = instance_inventory(instance, 'docs01')
     inventory['backup_targets'] = {'hosts': {'backup01': {
         'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3'}}}
     run = run_playbook(PLAYBOOK, inventory, {
@@ -143,7 +132,7 @@ def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(
     os.utime(archive, (written - 60, written - 60))
     damaged = sha256_of(archive)
 
-    run = run_playbook(PLAYBOOK, inventory_for(instance), {
+    run = run_playbook(PLAYBOOK, instance_inventory(instance, 'docs01'), {
         'papermerge_backup_dir': str(host_dir),
         'papermerge_backup_fetch_dir': str(fetch_dir),
         'papermerge_backup_label': 'docs01',
@@ -163,7 +152,7 @@ def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(
 
 def test_check_mode_before_the_first_backup_writes_nothing(make_instance, tmp_path):
     instance = make_instance(seeded=True)
-    run = run_playbook(PLAYBOOK, inventory_for(instance), {
+    run = run_playbook(PLAYBOOK, instance_inventory(instance, 'docs01'), {
         'papermerge_backup_dir': str(tmp_path / 'backups'),
         'papermerge_backup_fetch_dir': str(tmp_path / 'controller'),
         'papermerge_backup_label': 'docs01',

@@ -1,10 +1,7 @@
 """The migrate role against real Papermerge 2.1.5 instances: check mode predicts, a real run
 applies every migration and says so, a second run changes nothing."""
 
-import os
-import stat
-
-from playbook_run import local_inventory, run_playbook
+from playbook_run import instance_inventory, local_inventory, make_manage_py_executable, run_playbook
 
 PLAY = [{
     'name': 'Migrate the Papermerge host',
@@ -19,24 +16,10 @@ def pending_migrations(instance):
     return [line for line in plan.splitlines() if line.lstrip().startswith('[ ]')]
 
 
-def make_executable(path):
-    # Papermerge's own projects ship manage.py executable, and django_manage runs ./manage.py.
-    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
-def inventory_for(instance):
-    return local_inventory(
-        papermerge_project_dir=str(instance.project_dir),
-        papermerge_venv=str(instance.venv),
-        papermerge_config_file=str(instance.config_file),
-        ansible_python_interpreter='/usr/bin/python3',
-    )
-
-
 def test_migrate_applies_pending_migrations_once(make_instance):
     instance = make_instance(migrated=False)
-    make_executable(instance.project_dir / 'manage.py')
-    inventory = inventory_for(instance)
+    make_manage_py_executable(instance)
+    inventory = instance_inventory(instance)
     assert pending_migrations(instance), 'a fresh instance should have pending migrations'
 
     preview = run_playbook(PLAY, inventory, check=True)

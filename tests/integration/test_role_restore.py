@@ -3,14 +3,13 @@ uploaded, verified, restored into a host that was never migrated, the search ind
 the instance ends equal to the source, and a second run changes nothing."""
 
 import hashlib
-import os
 import stat
 
 import pytest
 
 from ansible_run import run_module
 from papermerge_host import assert_states_equal
-from playbook_run import local_inventory, run_playbook
+from playbook_run import instance_inventory, make_manage_py_executable, run_playbook
 
 PLAY = [{
     'name': 'Restore the Papermerge host',
@@ -18,20 +17,6 @@ PLAY = [{
     'gather_facts': False,
     'roles': [{'role': 'papermerge.backup.restore'}],
 }]
-
-
-def make_executable(path):
-    # Papermerge's own projects ship manage.py executable, and django_manage runs ./manage.py.
-    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
-def inventory_for(instance):
-    return local_inventory(
-        papermerge_project_dir=str(instance.project_dir),
-        papermerge_venv=str(instance.venv),
-        papermerge_config_file=str(instance.config_file),
-        ansible_python_interpreter='/usr/bin/python3',
-    )
 
 
 def sha256_of(path):
@@ -66,8 +51,8 @@ def papermerge_own_archive(make_instance, tmp_path):
 def test_restore_into_a_bare_host_then_nothing_to_do(make_instance, seeded_archive, tmp_path):
     source, archive = seeded_archive
     target = make_instance(migrated=False)
-    make_executable(target.project_dir / 'manage.py')
-    inventory = inventory_for(target)
+    make_manage_py_executable(target)
+    inventory = instance_inventory(target)
     extravars = {
         'papermerge_restore_archive': str(archive),
         'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
@@ -100,9 +85,9 @@ def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
     archive = papermerge_own_archive[1]
     (archive.parent / (archive.name + '.sha256')).write_text('0' * 64 + '  ' + archive.name + '\n')
     target = make_instance()
-    make_executable(target.project_dir / 'manage.py')
+    make_manage_py_executable(target)
     before = target.state()
-    run = run_playbook(PLAY, inventory_for(target), {
+    run = run_playbook(PLAY, instance_inventory(target), {
         'papermerge_restore_archive': str(archive),
         'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
     })
@@ -115,8 +100,8 @@ def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
 def test_restore_from_an_archive_already_on_the_host(make_instance, seeded_archive, tmp_path):
     source, archive = seeded_archive
     target = make_instance()
-    make_executable(target.project_dir / 'manage.py')
-    run = run_playbook(PLAY, inventory_for(target), {
+    make_manage_py_executable(target)
+    run = run_playbook(PLAY, instance_inventory(target), {
         'papermerge_restore_archive': str(archive),
         'papermerge_restore_archive_on_host': 'true',  # a survey's multiple choice answer
         'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
@@ -136,9 +121,9 @@ def test_restore_refuses_a_damaged_archive_on_the_host(make_instance, seeded_arc
     with archive.open('ab') as handle:
         handle.write(b'bit rot')
     target = make_instance()
-    make_executable(target.project_dir / 'manage.py')
+    make_manage_py_executable(target)
     before = target.state()
-    run = run_playbook(PLAY, inventory_for(target), {
+    run = run_playbook(PLAY, instance_inventory(target), {
         'papermerge_restore_archive': str(archive),
         'papermerge_restore_archive_on_host': 'true',
     })

@@ -10,6 +10,7 @@ on a command line.
 
 import json
 import os
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -116,3 +117,21 @@ def local_inventory(group='papermerge', hosts=None, **group_vars):
     for host_vars in hosts.values():
         host_vars.setdefault('ansible_connection', 'local')
     return {group: {'hosts': hosts, 'vars': group_vars}}
+
+
+def instance_inventory(instance, host='localhost'):
+    """``local_inventory`` whose one host, ``host``, runs the Papermerge ``instance``."""
+    return local_inventory(
+        hosts={host: {}},
+        papermerge_project_dir=str(instance.project_dir),
+        papermerge_venv=str(instance.venv),
+        papermerge_config_file=str(instance.config_file),
+        ansible_python_interpreter='/usr/bin/python3',
+    )
+
+
+def make_manage_py_executable(instance):
+    """Papermerge's own projects ship manage.py executable, and django_manage runs ./manage.py;
+    the test instances' manage.py is not, so the roles' preflight check is exercised too."""
+    manage_py = instance.project_dir / 'manage.py'
+    os.chmod(manage_py, os.stat(manage_py).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
