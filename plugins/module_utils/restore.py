@@ -34,6 +34,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils import backup_js
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect, normalize_uuid
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import find_papermerge_version
+from ansible_collections.papermerge.backup.plugins.module_utils.manifest import digest_stream
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
 
 BATCH_ROWS = 500
@@ -602,17 +603,12 @@ def _file_state(target, member):
         return "absent"
     if not stat.S_ISREG(info.st_mode) or info.st_size != member.size:
         return "different"  # a symlink, a folder or another size: never replaced
-    digest = _sha256_file(target)
+    try:
+        with open(target, "rb") as handle:
+            digest = digest_stream(handle)[1]
+    except (IOError, OSError):
+        return "different"  # unreadable: it cannot be shown to be the same, so it is a collision
     return "same" if digest == member.sha256 else "different"
-
-
-def _sha256_file(path):
-    import hashlib
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(archive_reader.CHUNK_SIZE), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _content_type_id(db):
