@@ -45,6 +45,9 @@ from ansible_collections.papermerge.backup.plugins.module_utils.schema import ch
 BACKUP_JSON = "backup.json"
 MEDIA_FOLDERS = ("docs", "sidecars")
 LOCK_NAME = ".papermerge-backup.lock"
+# Every temporary file a backup writes into the destination directory is named TEMP_PREFIX...TEMP_SUFFIX.
+TEMP_PREFIX = ".papermerge-backup-"
+TEMP_SUFFIX = ".tmp"
 CHECKSUM_SUFFIX = ".sha256"
 FINGERPRINT_SEED = b"papermerge.backup fingerprint v1\n"
 MISSING_SHOWN = 20
@@ -61,10 +64,13 @@ def run_backup(options, check_mode=False, hostname=None, now=None):
     now = now or datetime.now(timezone.utc)
     target = Destination(options["dest"], label, version, now)
     with DirectoryLock(target.directory, options.get("lock_timeout", 600), check_mode):
+        leftovers = [] if check_mode else remove_leftovers(target.directory)
         with Plan(instance, version, target, now, check_mode) as plan:
             if options.get("strict") and plan.missing_files:
                 raise _missing_files_error(plan.missing_files, instance.media_root)
             result = _result_base(instance, version, label, plan)
+            result["warnings"] = ["removed %s, left in %s by an interrupted backup" % (name, target.directory)
+                                  for name in leftovers] + result["warnings"]
             previous = target.previous_archive(plan.fingerprint) if options.get("skip_unchanged", True) else None
             if previous:
                 result.update(_describe_existing(previous), changed=False, skipped=True)
@@ -191,6 +197,25 @@ def _known_sha256(path, info):
         return manifest.digest_stream(handle)[1]
 
 
+def remove_leftovers(directory):
+    """Remove the temporary files a killed backup left in directory; call only while holding its lock.
+
+    A backup removes its temporary files itself whatever fails, unless it is killed (a cancelled AWX job, the
+    OOM killer). Every backup writes them under the directory lock, so with the lock held any such file is a
+    leftover; each may be as large as an archive, and holds password hashes.
+    """
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        try:
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+                removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
 class DirectoryLock:
     """An exclusive fcntl lock on <directory>/.papermerge-backup.lock (nothing in check mode)."""
 
@@ -305,7 +330,7 @@ class Plan:
         stream = None
         if not self.check_mode:
             try:
-                fd, self.spool_path = tempfile.mkstemp(prefix=".papermerge-backup-", suffix=".json.tmp",
+                fd, self.spool_path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json" + TEMP_SUFFIX,
                                                        dir=self.target.directory)
             except OSError as error:
                 raise _write_error(error, self.target.directory, "cannot create a temporary file")
@@ -391,7 +416,7 @@ class Plan:
 def _write(plan, target, options):
     final = target.path()
     try:
-        fd, temp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.directory)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.directory)
     except OSError as error:
         raise _write_error(error, target.directory, "cannot create the archive's temporary file")
     try:
@@ -462,7 +487,7 @@ class _Spool:
         self.what = what
 
     def __enter__(self):
-        fd, self.path = tempfile.mkstemp(prefix=".papermerge-backup-", suffix=".%s.tmp" % self.what,
+        fd, self.path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="." + self.what + TEMP_SUFFIX,
                                          dir=self.directory)
         self.stream = os.fdopen(fd, "w+b", 1024 * 1024)
         return self.stream
@@ -498,7 +523,7 @@ class _HashingWriter:
 def _write_checksum(archive, sha256):
     path = archive + CHECKSUM_SUFFIX
     directory = os.path.dirname(archive)
-    fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX + os.path.basename(path) + ".", suffix=TEMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write("%s  %s\n" % (sha256, os.path.basename(archive)))

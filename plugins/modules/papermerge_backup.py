@@ -29,6 +29,8 @@ description:
     directory, fsynced and renamed into place; on any failure nothing is left under the final name.
     A C(<archive>.sha256) checksum file is written next to it.
   - Two backups into one directory never interleave, the second waits for the first (O(lock_timeout)).
+    Temporary files (C(.papermerge-backup-*.tmp)) that a killed backup left there are removed by the next one,
+    with a warning.
   - When nothing changed since the newest archive of the same label, no new archive is written (O(skip_unchanged)).
 author:
   - papermerge.backup maintainers (@papermerge)

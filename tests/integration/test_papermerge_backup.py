@@ -356,3 +356,14 @@ def test_out_of_range_numbers_are_refused_before_anything_is_written(seeded_sqli
     result = backup(seeded_sqlite, dest, **{option: value})
     assert result['failed'] and message in result['msg'], result.get('msg')
     assert listing(dest) == []
+
+
+def test_temporary_files_of_a_killed_backup_are_removed(seeded_sqlite, dest):
+    leftover = dest / '.papermerge-backup-papermerge-test-20200101T000000Z-2.1.5.tar.gz.x1y2.tmp'
+    leftover.write_bytes(b'half an archive')
+    result = backup(seeded_sqlite, dest)
+    assert not result['failed'], result['msg']
+    assert not leftover.exists()
+    assert any(leftover.name in warning for warning in result.get('warnings', [])), result.get('warnings')
+    assert sorted(listing(dest)) == sorted(['.papermerge-backup.lock', os.path.basename(result['archive']),
+                                            os.path.basename(result['archive']) + '.sha256'])

@@ -35,3 +35,13 @@ def test_file_destination_keeps_its_name(tmp_path):
 def test_missing_directory_is_refused(tmp_path):
     with pytest.raises(PapermergeBackupError, match='does not exist'):
         backup.Destination(str(tmp_path / 'nope') + '/', 'docs01', '2.1.5', NOW)
+
+
+def test_leftovers_of_a_killed_backup_are_removed_and_nothing_else(tmp_path):
+    leftovers = ['.papermerge-backup-abc.json.tmp', '.papermerge-backup-papermerge-x.tar.gz.k3j2.tmp']
+    kept = ['.papermerge-backup.lock', 'papermerge-x.tar.gz', 'papermerge-x.tar.gz.sha256', '.other.tmp']
+    for name in leftovers + kept:
+        (tmp_path / name).write_bytes(b'x')
+    (tmp_path / '.papermerge-backup-dir.tmp').mkdir()
+    assert backup.remove_leftovers(str(tmp_path)) == sorted(leftovers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ['.papermerge-backup-dir.tmp'])
