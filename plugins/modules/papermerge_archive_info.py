@@ -17,7 +17,7 @@ author:
 description:
   - Reads an archive made by M(papermerge.backup.papermerge_backup) or by Papermerge 2.1's own C(manage.py backup)
     and reports the Papermerge version that made it, its creation time, what it holds and its manifest.
-  - Needs no Papermerge instance and writes nothing but a temporary copy of C(backup.json) in the system's
+  - Needs no Papermerge instance and writes nothing but temporary copies of C(backup.json) and the manifest in the system's
     temporary directory, removed at the end; it runs on a Papermerge host or on the controller
     (with C(delegate_to) V(localhost)).
   - The archive is always read to its end, so a truncated or damaged gzip stream is always detected. Every member
