@@ -427,7 +427,9 @@ def _plan_special_folders(plan, index):
         return
     for title in (INBOX_TITLE, HOME_TITLE):
         entry = plan.nodes[index].get(title)
-        if entry is None:
+        # An archive folder left out (on_conflict=skip: its id belongs to another node) must not become the
+        # user's home or inbox: that id names someone else's folder. The user gets a new one instead.
+        if entry is None or entry.status != "new":
             folder_id = str(uuid.uuid4())
             plan.synthetic.append((index, title, folder_id))
             plan.created["folders"] += 1

@@ -134,3 +134,17 @@ def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path):
     os.utime(str(stale), (old, old))
     assert restore.remove_stale_stages(str(media)) == [stale.name]
     assert sorted(p.name for p in media.iterdir()) == sorted(['docs', fresh.name, restore.STAGE_PREFIX + 'file'])
+
+
+def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored():
+    plan = restore.Plan()
+    plan.user_status, plan.special = ['new'], [{}]
+    inbox = restore._Node('.inbox', 'folder', 'a1111111-1111-4111-8111-111111111111', 0, '.inbox')
+    home = restore._Node('.home', 'folder', 'b2222222-2222-4222-8222-222222222222', 0, '.home')
+    inbox.status, home.status = 'new', 'conflict'  # the archive's .home id belongs to another node
+    plan.nodes = [{'.inbox': inbox, '.home': home}]
+    restore._plan_special_folders(plan, 0)
+    assert plan.special[0]['.inbox'] == inbox.id
+    assert plan.special[0]['.home'] != home.id
+    assert [(title, folder_id) for _index, title, folder_id in plan.synthetic] == [('.home', plan.special[0]['.home'])]
+    assert plan.created['folders'] == 1
