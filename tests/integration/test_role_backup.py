@@ -162,3 +162,25 @@ def test_check_mode_before_the_first_backup_writes_nothing(make_instance, tmp_pa
     [report] = run.results('Report the archive', host='docs01')
     assert report['msg'].startswith('Would create %s' % (tmp_path / 'backups'))
     assert not (tmp_path / 'backups').exists() and not (tmp_path / 'controller').exists()
+
+
+def test_controller_tasks_run_without_become_even_when_the_inventory_sets_it(make_instance, tmp_path):
+    # ansible_become in the group all is common.  The implicit localhost takes the variables of all,
+    # and the variable beats a task's become keyword: the controller tasks must not escalate (to
+    # `nobody` here, who may read neither this checkout nor the test's directories).
+    instance = make_instance(seeded=True)
+    inventory = instance_inventory(instance, 'docs01')
+    inventory['papermerge']['hosts']['docs01']['ansible_become'] = False
+    inventory['all'] = {'vars': {'ansible_become': True, 'ansible_become_user': 'nobody'}}
+    fetch_dir = tmp_path / 'controller-backups'
+    run = run_playbook(PLAYBOOK, inventory, {
+        'papermerge_backup_dir': str(tmp_path / 'host-backups'),
+        'papermerge_backup_fetch_dir': str(fetch_dir),
+        'papermerge_backup_label': 'docs01',
+        'papermerge_backup_poll_interval': '1',
+    })
+    assert run.ok, run.explain()
+    [result] = run.results('Wait for the backup to finish', host='docs01')
+    name = result['archive'].rsplit('/', 1)[-1]
+    assert sha256_of(fetch_dir / name) == result['sha256']
+    assert (fetch_dir / name).stat().st_uid == os.getuid()
