@@ -97,7 +97,8 @@ options:
     description:
       - The instance's Papermerge version, recorded in the archive and its name.
       - By default it is read from the papermerge-core distribution installed in the Python running the module,
-        or from a C(venv) or C(.venv) in or beside O(project_dir). Set it only when neither holds Papermerge.
+        or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
+        Set it only when neither holds Papermerge.
     type: str
 notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the

@@ -61,7 +61,8 @@ options:
       - Restore an archive made by a newer Papermerge than the instance's. Its data may not fit the older
         schema; upgrading the instance first is the safe way.
       - When the instance's Papermerge version cannot be found (the module does not run in its virtualenv and
-        none is found in O(project_dir)), the check is skipped and RV(instance_version) is null.
+        none is found in or beside O(project_dir), as for M(papermerge.backup.papermerge_backup)), the check is
+        skipped and RV(instance_version) is null.
     type: bool
     default: false
 attributes:
