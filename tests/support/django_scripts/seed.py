@@ -25,9 +25,9 @@ import datetime
 import io
 import os
 import random
-import re
 import sys
 import uuid
+import zlib
 
 import django
 
@@ -151,9 +151,8 @@ def setup_django():
     django.setup()
 
 
-def make_pdf(title, page_texts, filler=''):
-    """A small real PDF (reportlab, invariant so the bytes are reproducible); ``filler`` is
-    written into the first page's content stream as comment lines (see BulkPdfs)."""
+def make_pdf(title, page_texts):
+    """A small real PDF (reportlab, invariant so the bytes are reproducible)."""
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()
@@ -164,41 +163,71 @@ def make_pdf(title, page_texts, filler=''):
         pdf.drawString(72, 760, title)
         pdf.drawString(72, 740, 'Page %d' % number)
         pdf.drawString(72, 720, text)
-        if filler and number == 1:
-            for start in range(0, len(filler), 4096):
-                pdf._code.append('%' + filler[start:start + 4096])
         pdf.showPage()
     pdf.save()
     return buffer.getvalue()
 
 
 class BulkPdfs:
-    """Distinct two-page PDFs of about ``size`` bytes, fast: one reportlab template whose
-    document number and filler are replaced in place (same lengths, so the xref offsets stay
-    valid).  The filler is random base64 text, so the files compress like real scans (barely)
-    rather than like repeated bytes."""
+    """Distinct two-page PDFs of about ``size`` bytes, fast and realistic: real PDFs keep their
+    bulk in compressed streams (FlateDecode images and fonts, DCTDecode JPEGs), which gzip
+    barely shrinks, so the first page draws a greyscale image whose FlateDecode stream holds
+    pseudo-random pixels (seeded by the document number, so reproducible and distinct per
+    document).  The objects are written by hand (reportlab would spend its time compressing)
+    with a correct cross-reference table; pikepdf and qpdf accept them."""
 
-    MARK = 'QZXQZX'
-    FILL = '~'  # not in the base64 alphabet nor elsewhere in the template
+    WIDTH = 600  # image pixels per row; one byte per pixel (DeviceGray, 8 bits)
+    OVERHEAD = 1500  # bytes of the PDF outside the image stream, about
 
     def __init__(self, size):
-        filler = self.FILL * max(0, size - 1900)
-        self.template = make_pdf('Document %s' % self.MARK,
-                                 ['Document %s page %d text' % (self.MARK, n) for n in (1, 2)],
-                                 filler)
-        self.runs = [(m.start(), m.end()) for m in re.finditer(re.escape(self.FILL.encode())
-                                                               + b'+', self.template)]
-        self.filler_size = sum(end - start for start, end in self.runs)
+        self.height = max(1, (size - self.OVERHEAD) // self.WIDTH)
 
     def pdf(self, number):
-        data = bytearray(self.template.replace(self.MARK.encode(), b'%06d' % number))
-        raw = random.Random(number).randbytes(self.filler_size * 3 // 4 + 3)
-        noise = base64.b64encode(raw)
-        offset = 0
-        for start, end in self.runs:
-            data[start:end] = noise[offset:offset + end - start]
-            offset += end - start
-        return bytes(data)
+        pixels = random.Random(number).randbytes(self.WIDTH * self.height)
+        image = zlib.compress(pixels, 1)  # random pixels: deflate keeps them at their size
+        title = ('Document %06d' % number).encode('ascii')
+        page_text = [b'Document %06d page %d text' % (number, n) for n in (1, 2)]
+        contents = [b'q 595 0 0 842 0 0 cm /Im1 Do Q\n' + _text_operators(title, page_text[0], 1),
+                    _text_operators(title, page_text[1], 2)]
+        resources = b'<< /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >>'
+        objects = [
+            b'<< /Type /Catalog /Pages 2 0 R >>',
+            b'<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>',
+            b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources %s /Contents 7 0 R >>' % resources,
+            b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources %s /Contents 8 0 R >>' % resources,
+            b'<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
+            _stream(b'/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray '
+                    b'/BitsPerComponent 8 /Filter /FlateDecode' % (self.WIDTH, self.height), image),
+            _stream(b'', contents[0]),
+            _stream(b'', contents[1]),
+            b'<< /Title (%s) /Producer (papermerge.backup seed) >>' % title,
+        ]
+        return _pdf_file(objects, root=1, info=len(objects))
+
+
+def _text_operators(title, text, page_number):
+    return (b'BT /F1 12 Tf 72 760 Td (%s) Tj 0 -20 Td (Page %d) Tj 0 -20 Td (%s) Tj ET\n'
+            % (title, page_number, text))
+
+
+def _stream(dictionary, data):
+    return b'<< %s /Length %d >>\nstream\n%s\nendstream' % (dictionary, len(data), data)
+
+
+def _pdf_file(objects, root, info):
+    """A PDF 1.4 file of the numbered ``objects`` (1, 2, ...) with its xref table and trailer."""
+    out = bytearray(b'%PDF-1.4\n%\xe2\xe3\xcf\xd3\n')
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b'%d 0 obj\n%s\nendobj\n' % (number, body)
+    xref = len(out)
+    out += b'xref\n0 %d\n0000000000 65535 f \n' % (len(objects) + 1)
+    for offset in offsets:
+        out += b'%010d 00000 n \n' % offset
+    out += b'trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n' % (
+        len(objects) + 1, root, info, xref)
+    return bytes(out)
 
 
 def jpeg_bytes(label):
