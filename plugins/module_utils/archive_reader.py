@@ -47,11 +47,10 @@ class Member:
 
     An archive holds tens of thousands of members, so a Member is kept small: the raw name only when it
     differs from the normalised one, the sha256 as 32 bytes, the staged file as the stage directory's path
-    (shared) plus a number.
+    (shared): the file is staged under its normalised name below it.
     """
 
-    __slots__ = ("name", "_raw_name", "kind", "size", "digest", "mtime", "linkname", "stage_dir", "stage_number",
-                 "verified")
+    __slots__ = ("name", "_raw_name", "kind", "size", "digest", "mtime", "linkname", "stage_dir", "verified")
 
     def __init__(self, name, raw_name, kind, size=0, mtime=0, linkname=None):
         self.name = name
@@ -62,7 +61,6 @@ class Member:
         self.mtime = mtime
         self.linkname = linkname
         self.stage_dir = None
-        self.stage_number = None
         self.verified = False
 
     @property
@@ -79,7 +77,7 @@ class Member:
         """Path of the staged copy, or None when the archive was read without staging."""
         if self.stage_dir is None:
             return None
-        return os.path.join(self.stage_dir, "%08d" % self.stage_number)
+        return os.path.join(self.stage_dir, *self.name.split("/"))
 
     def __repr__(self):
         return "Member(%r, %r, size=%r)" % (self.name, self.kind, self.size)
@@ -218,6 +216,7 @@ def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
     # buffer much larger than 64 KB is copied again for every 512-byte header (tarfile._Stream keeps the rest).
     tar = tarfile.open(fileobj=gz, mode="r|", bufsize=TAR_BUFFER)
     seen_file = False
+    stage_dirs = set()
     while True:
         contents.previous, contents.current = contents.current or contents.previous, None
         info = tar.next()
@@ -239,7 +238,7 @@ def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
             _spool_manifest(tar, info, contents, spool_dir)
         elif is_media_name(name):
             seen_file = True
-            _take_file(tar, info, name, contents, stage_dir, hash_files)
+            _take_file(tar, info, name, contents, stage_dir, hash_files, stage_dirs)
         else:
             raise _unsafe(info.name, "regular files belong under docs/ or sidecars/ (or are backup.json or "
                                      "the manifest); this one is neither")
@@ -257,7 +256,7 @@ def _position(contents):
     return ""
 
 
-def _take_file(tar, info, name, contents, stage_dir, hash_files):
+def _take_file(tar, info, name, contents, stage_dir, hash_files, stage_dirs):
     if name in contents.files:
         raise _unsafe(info.name, "a second member has the same name %r" % name)
     member = Member(name, info.name, "file", size=info.size, mtime=info.mtime)
@@ -265,8 +264,10 @@ def _take_file(tar, info, name, contents, stage_dir, hash_files):
     digest = hashlib.sha256() if hash_files else None
     handle = None
     if stage_dir is not None:
-        # Flat staging (a counter, not the member's path): no directory tree to create and remove twice.
-        member.stage_dir, member.stage_number = stage_dir, len(contents.files)
+        # Staged as the tree it will become: a restore can then move whole new directories into place with one
+        # rename each, instead of making every directory and linking every file again in the media root.
+        member.stage_dir = stage_dir
+        _make_stage_dirs(stage_dir, name, stage_dirs, info.name)
         handle = _create_staged(member.staged, info.name)
     try:
         while True:
@@ -287,6 +288,22 @@ def _take_file(tar, info, name, contents, stage_dir, hash_files):
             handle.close()
     member.digest = digest.digest() if digest is not None else None
     contents.files[name] = member
+
+
+def _make_stage_dirs(stage_dir, name, made, raw_name):
+    """Create the staging directories of name (made: those created so far, relative names)."""
+    parts = name.split("/")[:-1]
+    for end in range(1, len(parts) + 1):
+        directory = "/".join(parts[:end])
+        if directory in made:
+            continue
+        try:
+            os.mkdir(os.path.join(stage_dir, *parts[:end]), 0o755)
+        except FileExistsError:
+            raise _unsafe(raw_name, "it sits below the file member %r" % directory)
+        except (OSError, IOError) as error:
+            raise _unsafe(raw_name, "it cannot be staged (%s)" % error)
+        made.add(directory)
 
 
 def _create_staged(target, raw_name):

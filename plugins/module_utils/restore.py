@@ -65,7 +65,7 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
             plan = make_plan(db, backup, contents, media_root)
             _refuse_conflicts(plan, on_conflict)
             if not check_mode and plan.changed:
-                apply_plan(db, plan, backup, media_root)
+                apply_plan(db, plan, backup, media_root, contents)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
     finally:
@@ -634,7 +634,7 @@ def _refuse_conflicts(plan, on_conflict):
 # Applying the plan: one transaction, files moved before the commit and removed again on any failure.
 
 
-def apply_plan(db, plan, backup, media_root):
+def apply_plan(db, plan, backup, media_root, contents):
     moved = _MovedFiles(media_root)
     try:
         with db.write_transaction():
@@ -642,19 +642,18 @@ def apply_plan(db, plan, backup, media_root):
             _insert_rows(db, writer, plan, backup)
             writer.flush()
             _point_users_at_special_folders(db, plan)
-            for member in plan.files:
-                moved.move(member, plan.targets.path(member.name))
+            moved.move_all(plan.files, plan.targets, _whole_dirs(plan, contents))
     except BaseException as error:
         moved.undo()
         if isinstance(error, PapermergeBackupError):
             raise PapermergeBackupError(
                 "%s. The restore was rolled back: no rows were written and the %d file(s) already moved into the "
-                "media root were removed" % (error, len(moved.files)), **error.details)
+                "media root were removed" % (error, moved.count), **error.details)
         if isinstance(error, Exception):
             raise PapermergeBackupError(
                 "the restore failed while writing (%s: %s). It was rolled back: no rows were written and the %d "
                 "file(s) already moved into the media root were removed"
-                % (type(error).__name__, error, len(moved.files)))
+                % (type(error).__name__, error, moved.count))
         raise
 
 
@@ -835,22 +834,93 @@ class _RowWriter:
         return True
 
 
+def _whole_dirs(plan, contents):
+    """Staged directories (relative names) all of whose staged files are to be placed."""
+    staged = _files_per_dir(member.name for member in contents.files.values() if member.stage_dir is not None)
+    placed = _files_per_dir(member.name for member in plan.files)
+    return set(directory for directory, count in placed.items() if staged.get(directory) == count)
+
+
+def _files_per_dir(names):
+    counts = {}
+    for name in names:
+        end = name.rfind("/")
+        while end > 0:
+            directory = name[:end]
+            counts[directory] = counts.get(directory, 0) + 1
+            end = name.rfind("/", 0, end)
+    return counts
+
+
 class _MovedFiles:
     """Moves staged files into the media root and remembers what it did, to undo it on failure."""
 
     def __init__(self, media_root):
         self.media_root = media_root
         self.files = []
+        self.trees = []                # (target, staged) directories moved whole
+        self.count = 0
         self.dirs = []
         self.known_dirs = set()
         owner = _owner_of(media_root)
         # Files restored as root must still belong to the user Papermerge runs as (the media root's owner).
         self.owner = owner if owner and hasattr(os, "geteuid") and owner != (os.geteuid(), os.getegid()) else None
 
+    def move_all(self, members, targets, whole_dirs):
+        """Place members (staged as a tree): a directory missing from the media root all of whose staged files
+        are to be placed is moved with one rename; other files one by one."""
+        moved_dirs = set()
+        present = set()
+        for member in members:
+            if not self._move_in_tree(member, targets, whole_dirs, moved_dirs, present):
+                self.move(member, targets.path(member.name))
+
+    def _move_in_tree(self, member, targets, whole_dirs, moved_dirs, present):
+        """True when member's file is in a directory moved whole (now or before)."""
+        parts = member.name.split("/")
+        for end in range(1, len(parts)):
+            directory = "/".join(parts[:end])
+            if directory in moved_dirs:
+                return True
+            if directory in present:
+                continue
+            target = os.path.join(self.media_root, *parts[:end])
+            if os.path.lexists(target):
+                present.add(directory)
+                continue
+            if directory not in whole_dirs:
+                continue  # missing, but not all of it is restored: a directory below may be
+            staged = os.path.join(member.stage_dir, *parts[:end])
+            self._move_tree(staged, targets.path(directory), directory)
+            moved_dirs.add(directory)
+            return True
+        return False
+
+    def _move_tree(self, staged, target, name):
+        self._make_dirs(os.path.dirname(target))
+        count = 0
+        for root, _subdirs, files in os.walk(staged):
+            count += len(files)
+            if self.owner:
+                for entry in [root] + [os.path.join(root, f) for f in files]:
+                    os.lchown(entry, self.owner[0], self.owner[1])
+        # rename() refuses a target that is a file, a symlink or a non-empty directory, so nothing that
+        # appeared since the plan is overwritten (an empty directory made meanwhile is replaced: it held nothing).
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if os.path.lexists(target):
+                raise PapermergeBackupError("media folder %s appeared while restoring; it was not overwritten"
+                                            % name, member=name)
+            raise
+        self.trees.append((target, staged))
+        self.count += count
+
     def move(self, member, target):
         self._make_dirs(os.path.dirname(target))
         self._place(member.staged, target, member.name)
         self.files.append(target)
+        self.count += 1
         if self.owner:
             os.lchown(target, self.owner[0], self.owner[1])
 
@@ -887,6 +957,11 @@ class _MovedFiles:
         self.known_dirs.add(directory)
 
     def undo(self):
+        for target, staged in reversed(self.trees):
+            try:
+                os.rename(target, staged)  # back into the staging directory, which is removed afterwards
+            except OSError:
+                pass
         for path in reversed(self.files):
             try:
                 os.unlink(path)

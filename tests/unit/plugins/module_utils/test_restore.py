@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import types
 
 import pytest
 
@@ -103,9 +104,10 @@ def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
     stage = media / '.stage'
     stage.mkdir(parents=True)
     members = []
-    for number, name in enumerate(['docs/u/d/v1/a.pdf', 'docs/u/d/v1/b.pdf']):
+    for name in ['docs/u/d/v1/a.pdf', 'docs/u/d/v1/b.pdf']:
         member = Member(name, name, 'file', size=1)
-        member.stage_dir, member.stage_number = str(stage), number
+        member.stage_dir = str(stage)
+        os.makedirs(os.path.dirname(member.staged), exist_ok=True)
         with open(member.staged, 'wb') as handle:
             handle.write(b'x')
         members.append(member)
@@ -119,6 +121,56 @@ def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
     os.unlink(str(media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf'))
     moved.undo()
     assert sorted(os.listdir(str(media))) == ['.stage']
+
+
+def _staged_members(stage, names):
+    members = []
+    for name in names:
+        member = Member(name, name, 'file', size=1)
+        member.stage_dir = str(stage)
+        os.makedirs(os.path.dirname(member.staged), exist_ok=True)
+        with open(member.staged, 'wb') as handle:
+            handle.write(name.encode())
+        members.append(member)
+    return members
+
+
+def test_new_directories_are_moved_whole_and_undone(tmp_path):
+    media = tmp_path / 'media'
+    stage = media / '.stage'
+    stage.mkdir(parents=True)
+    (media / 'docs' / 'u' / 'old').mkdir(parents=True)
+    (media / 'docs' / 'u' / 'old' / 'kept.pdf').write_bytes(b'mine')
+    members = _staged_members(stage, ['docs/u/new/v1/a.pdf', 'docs/u/new/v1/b.pdf', 'docs/u/old/c.pdf',
+                                      'sidecars/u/part/1.svg', 'sidecars/u/part/2.svg'])
+    placed = [m for m in members if m.name != 'sidecars/u/part/2.svg']  # e.g. skipped as a collision
+    moved = restore._MovedFiles(str(media))
+    whole = restore._whole_dirs(types.SimpleNamespace(files=placed),
+                                types.SimpleNamespace(files=dict((m.name, m) for m in members)))
+    assert 'docs/u/new' in whole and 'sidecars' not in whole
+    moved.move_all(placed, restore.MediaTargets(str(media)), whole)
+    assert moved.count == 4
+    assert [target for target, _staged in moved.trees] == [str(media / 'docs' / 'u' / 'new')]
+    for member in placed:
+        assert (media / member.name).read_bytes() == member.name.encode()
+    assert not (media / 'sidecars' / 'u' / 'part' / '2.svg').exists()
+    moved.undo()
+    assert sorted(os.listdir(str(media))) == ['.stage', 'docs']
+    assert sorted(os.listdir(str(media / 'docs' / 'u'))) == ['old']
+    assert os.listdir(str(media / 'docs' / 'u' / 'old')) == ['kept.pdf']
+
+
+def test_a_directory_that_appears_is_not_replaced(tmp_path):
+    media = tmp_path / 'media'
+    stage = media / '.stage'
+    stage.mkdir(parents=True)
+    members = _staged_members(stage, ['docs/u/d/a.pdf'])
+    (media / 'docs' / 'u' / 'd').mkdir(parents=True)
+    (media / 'docs' / 'u' / 'd' / 'other.pdf').write_bytes(b'someone else')
+    moved = restore._MovedFiles(str(media))
+    with pytest.raises(PapermergeBackupError, match='appeared while restoring'):
+        moved._move_tree(members[0].stage_dir + '/docs/u/d', str(media / 'docs' / 'u' / 'd'), 'docs/u/d')
+    assert os.listdir(str(media / 'docs' / 'u' / 'd')) == ['other.pdf']
 
 
 def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path):
