@@ -44,6 +44,7 @@ COMPRESSED_EXTENSIONS = frozenset((
 HUFFMAN_MIN_SIZE = 64 * 1024
 JOB_FILE_SIZE = 2 * 1024 * 1024  # compressed-type files up to this size are read and packed in the pool
 SAMPLE_SIZE = 16 * 1024
+STORED_BLOCK = 65535  # the largest stored deflate block (RFC 1951 3.2.4)
 HUFFMAN_WORTH = 0.97  # Huffman coding must save 3% of the sample, or the file is stored
 COMPRESSIONS = ("adaptive", "gzip", "none")
 
@@ -62,6 +63,8 @@ def gzip_member(data, level, strategy, comment=None):
     header = b"\x1f\x8b\x08" + struct.pack("<BIBB", flags, 0, 0, 255)
     if comment:
         header += comment.encode("latin-1") + b"\x00"
+    if level == 0:
+        return _stored_member(header, parts)
     compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 8, strategy)
     out = [header]
     crc, size = 0, 0
@@ -70,6 +73,24 @@ def gzip_member(data, level, strategy, comment=None):
         crc = zlib.crc32(part, crc)
         size += len(part)
     out.append(compressor.flush())
+    out.append(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def _stored_member(header, parts):
+    """A gzip member of stored deflate blocks, framed here: zlib at level 0 copies every byte twice more
+    (into its window and out), which cost more than the rest of storing a PDF. One copy, in the join."""
+    out = [header]
+    crc, size = 0, 0
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), STORED_BLOCK):
+            block = view[start:start + STORED_BLOCK]
+            out.append(struct.pack("<BHH", 0, len(block), 0xFFFF ^ len(block)))
+            out.append(block)
+        crc = zlib.crc32(part, crc)
+        size += len(part)
+    out.append(b"\x01\x00\x00\xff\xff")  # the final block, empty
     out.append(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
     return b"".join(out)
 
@@ -260,6 +281,8 @@ class TarStreamWriter:
             header = ustar_header(name + "/", kind, mtime, mode)
         if header is None:
             header = ustar_header(name, kind, mtime, mode, size, linkname)
+        if header is None and linkname:
+            header = pax_linkpath_header(name, kind, mtime, mode, size, linkname)
         if header is None:
             # Non-ASCII or overlong names: a pax header, which tarfile writes correctly for any name.
             info = _info(name, kind, mtime, mode)
@@ -359,6 +382,7 @@ class TarStreamWriter:
         self._emit(b"\x00" * (2 * BLOCK + (-end) % RECORD))
 
 
+PAX_NAME = "././@PaxHeader"  # the name tarfile gives extended headers
 _USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12s")
 
 
@@ -385,6 +409,26 @@ def ustar_header(name, kind, mtime, mode, size=0, linkname=""):
                         b"%011o\0" % int(mtime), b" " * 8, kind, raw_link, b"ustar\0", b"00", b"", b"",
                         b"", b"", prefix, b"")
     return block[:148] + b"%06o\0 " % sum(block) + block[156:]
+
+
+def pax_linkpath_header(name, kind, mtime, mode, size, linkname):
+    """A pax extended header holding only the link target, then the ustar header; None unless the name itself
+    fits ustar. Papermerge's symlink targets run to 120+ bytes, and tarfile's pax header cost 50 us each."""
+    header = ustar_header(name, kind, mtime, mode, size)
+    if header is None:
+        return None
+    record = pax_record("linkpath", linkname)
+    extended = ustar_header(PAX_NAME, tarfile.XHDTYPE, mtime, 0o644, len(record))
+    return extended + record + b"\x00" * ((-len(record)) % BLOCK) + header
+
+
+def pax_record(keyword, value):
+    """One pax record, "<length> <keyword>=<value>\n", the length counting its own digits (POSIX pax)."""
+    payload = b" " + keyword.encode("ascii") + b"=" + value.encode("utf-8", "surrogateescape") + b"\n"
+    digits = len(str(len(payload)))
+    if len(str(len(payload) + digits)) > digits:
+        digits += 1
+    return str(len(payload) + digits).encode("ascii") + payload
 
 
 def _info(name, kind, mtime, mode):

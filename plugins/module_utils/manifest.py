@@ -65,7 +65,11 @@ class ManifestWriter:
     def add_member(self, name, size, sha256):
         if self.section != "members":
             raise ValueError("members must come before symlinks")
-        self._entry(name, dict(size=size, sha256=sha256))
+        # What _entry(name, dict(size=size, sha256=sha256)) writes, formatted directly: one entry per file.
+        separator = b"\n" if self.first else b",\n"
+        self.first = False
+        self.stream.write(b'%s%s: {"sha256": "%s", "size": %d}' % (
+            separator, json.dumps(name, ensure_ascii=False).encode("utf-8"), sha256.encode("ascii"), size))
 
     def add_symlink(self, name, target):
         if self.section == "members":

@@ -217,3 +217,38 @@ def test_drain_reports_every_digest_before_returning(tmp_path, sources):
     assert sorted(seen) == sorted(name for name, _source in sources)
     tar.finish()
     gz.close()
+
+
+@pytest.mark.parametrize('size', [0, 1, 65535, 65536, 3 * 65535 + 7])
+def test_stored_member_is_a_gzip_member_of_its_parts(size):
+    parts = [b'h' * 512, os.urandom(size), b'\x00' * 300]
+    member = archive_writer.gzip_member(list(parts), 0, 0)
+    assert gzip.decompress(member) == b''.join(parts)
+    assert gzip.decompress(member + archive_writer.gzip_member(b'next', 6, 0)) == b''.join(parts) + b'next'
+    assert len(member) < size + 1000  # stored: no expansion beyond the block headers
+
+
+@pytest.mark.parametrize('length', [1, 84, 85, 86, 93, 94, 95, 96, 991, 992, 993, 1000])
+def test_pax_record_counts_its_own_length(length):
+    record = archive_writer.pax_record('linkpath', 'x' * length)
+    assert int(record.split(b' ')[0]) == len(record) and record.endswith(b'=' + b'x' * length + b'\n')
+
+
+@pytest.mark.parametrize('target', [
+    '../../../docs/user_a715974a-32ac-536e-9245-4911354dd15b/document_7c6b9d41-74fd-56a1-9141-de0ebf281682/v1/a.pdf',
+    '../../docs/jürgen/' + 'ü' * 60 + '.pdf',
+])
+def test_long_symlink_targets_read_back_exactly(tmp_path, target):
+    archive = tmp_path / 'links.tar.gz'
+    with open(str(archive), 'wb') as stream:
+        gz = archive_writer.ParallelGzipWriter(stream, threads=1)
+        tar = archive_writer.TarStreamWriter(gz)
+        tar.add_symlink('bench/.home/Batch 00001/a.pdf', target, 1600000000)
+        tar.add_symlink('jürgen/.home/ä.pdf', target, 1600000000)
+        tar.finish()
+        gz.close()
+    with tarfile.open(str(archive), 'r:gz') as tar:
+        assert [(m.name, m.linkname, m.issym()) for m in tar.getmembers()] == [
+            ('bench/.home/Batch 00001/a.pdf', target, True), ('jürgen/.home/ä.pdf', target, True)]
+    listing = subprocess.run(['tar', 'tvzf', str(archive)], check=True, stdout=subprocess.PIPE).stdout
+    assert listing.decode('utf-8').count(' -> ' + target) == 2

@@ -1,6 +1,10 @@
 # -*- coding: utf-8 -*-
-"""backup's destination: generated names, chosen only once the directory lock is held."""
+"""backup's destination: generated names, chosen only once the directory lock is held; the archive's writer thread."""
 
+import errno
+import hashlib
+import io
+import os
 from datetime import datetime, timezone
 
 import pytest
@@ -45,3 +49,30 @@ def test_leftovers_of_a_killed_backup_are_removed_and_nothing_else(tmp_path):
     (tmp_path / '.papermerge-backup-dir.tmp').mkdir()
     assert backup.remove_leftovers(str(tmp_path)) == sorted(leftovers)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ['.papermerge-backup-dir.tmp'])
+
+
+def test_hashing_writer_writes_and_hashes_everything_in_order():
+    out = io.BytesIO()
+    writer = backup._HashingWriter(out)
+    chunks = [os.urandom(n) for n in (0, 1, 70000, 5, 1024 * 1024)] * 5
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.finish()
+    assert out.getvalue() == b''.join(chunks)
+    assert writer.digest.hexdigest() == hashlib.sha256(b''.join(chunks)).hexdigest()
+    assert writer.size == len(out.getvalue())
+
+
+class _FullDisk:
+    def write(self, data):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+
+def test_hashing_writer_reports_the_stream_error():
+    writer = backup._HashingWriter(_FullDisk())
+    with pytest.raises(OSError) as raised:
+        for _number in range(100):  # more than the queue holds: write() must not block forever
+            writer.write(b'x' * 1000)
+        writer.finish()
+    assert raised.value.errno == errno.ENOSPC
+    writer.finish(report=False)
