@@ -215,8 +215,22 @@ def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
     # Stream mode reads in records of bufsize: the default 10 KB means many small reads and joins, while a
     # buffer much larger than 64 KB is copied again for every 512-byte header (tarfile._Stream keeps the rest).
     tar = tarfile.open(fileobj=gz, mode="r|", bufsize=TAR_BUFFER)
+    stager = _Stager(stage_dir) if stage_dir is not None else None
+    try:
+        _read_tar(tar, contents, stager, spool_dir, hash_files)
+        if stager is not None:
+            stager.finish()
+    finally:
+        if stager is not None:
+            stager.stop()
+    # Drain the gzip stream: its CRC and length trailers (one per gzip member) are checked only at the end.
+    contents.current = None
+    while gz.read(CHUNK_SIZE):
+        pass
+
+
+def _read_tar(tar, contents, stager, spool_dir, hash_files):
     seen_file = False
-    stage_dirs = set()
     while True:
         contents.previous, contents.current = contents.current or contents.previous, None
         info = tar.next()
@@ -238,14 +252,10 @@ def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
             _spool_manifest(tar, info, contents, spool_dir)
         elif is_media_name(name):
             seen_file = True
-            _take_file(tar, info, name, contents, stage_dir, hash_files, stage_dirs)
+            _take_file(tar, info, name, contents, stager, hash_files)
         else:
             raise _unsafe(info.name, "regular files belong under docs/ or sidecars/ (or are backup.json or "
                                      "the manifest); this one is neither")
-    # Drain the gzip stream: its CRC and length trailers (one per gzip member) are checked only at the end.
-    contents.current = None
-    while gz.read(CHUNK_SIZE):
-        pass
 
 
 def _position(contents):
@@ -256,38 +266,126 @@ def _position(contents):
     return ""
 
 
-def _take_file(tar, info, name, contents, stage_dir, hash_files, stage_dirs):
+def _take_file(tar, info, name, contents, stager, hash_files):
     if name in contents.files:
         raise _unsafe(info.name, "a second member has the same name %r" % name)
     member = Member(name, info.name, "file", size=info.size, mtime=info.mtime)
     source = tar.extractfile(info)
     digest = hashlib.sha256() if hash_files else None
-    handle = None
-    if stage_dir is not None:
+    # A file of one chunk goes to the stager as one item (most are small: sidecars); larger ones stream.
+    whole = [] if stager is not None and info.size <= CHUNK_SIZE else None
+    if stager is not None:
         # Staged as the tree it will become: a restore can then move whole new directories into place with one
         # rename each, instead of making every directory and linking every file again in the media root.
-        member.stage_dir = stage_dir
-        _make_stage_dirs(stage_dir, name, stage_dirs, info.name)
-        handle = _create_staged(member.staged, info.name)
-    try:
-        while True:
-            chunk = source.read(CHUNK_SIZE)
-            if not chunk:
-                break
-            if digest is not None:
-                digest.update(chunk)
-            if handle is not None:
-                handle.write(chunk)
-        if handle is not None:
-            handle.flush()
-            os.fchmod(handle.fileno(), STAGED_MODE)
-            if info.mtime:
-                os.utime(handle.fileno(), (info.mtime, info.mtime))
-    finally:
-        if handle is not None:
-            handle.close()
+        member.stage_dir = stager.stage_dir
+        if whole is None:
+            stager.begin(member, [], False)
+    while True:
+        chunk = source.read(CHUNK_SIZE)
+        if not chunk:
+            break
+        if digest is not None:
+            digest.update(chunk)
+        if whole is not None:
+            whole.append(chunk)
+        elif stager is not None:
+            stager.write(chunk)
+    if whole is not None:
+        stager.begin(member, whole, True)
+    elif stager is not None:
+        stager.end()
     member.digest = digest.digest() if digest is not None else None
     contents.files[name] = member
+
+
+class _Stager:
+    """Writes the staged files in a thread of its own, fed through a bounded queue.
+
+    Creating files and directories is the costliest part of staging (the kernel allocates an inode for each);
+    in this thread it overlaps with parsing and hashing the tar stream.  After an error the thread keeps taking
+    items (and drops them) until stop(), so the reading thread never blocks on a full queue; the error is
+    raised in the reading thread by the next begin/write/end or by finish().
+    """
+
+    QUEUE_DEPTH = 16  # items of at most CHUNK_SIZE bytes each
+
+    def __init__(self, stage_dir):
+        self.stage_dir = stage_dir
+        self.made = set()
+        self.error = None
+        self.stopped = False
+        self.queue = queue.Queue(self.QUEUE_DEPTH)
+        self.thread = threading.Thread(target=self._run, name="papermerge-stage")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def begin(self, member, chunks, complete):
+        """Start member's staged file with chunks; complete: they are all of it (no write/end follows)."""
+        self._put((member.name, member.raw_name, member.staged, member.mtime, chunks, complete))
+
+    def write(self, chunk):
+        self._put(chunk)
+
+    def end(self):
+        self._put(False)
+
+    def finish(self):
+        """Wait until every file is written; raise the thread's error, if any."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self):
+        if not self.stopped:
+            self.stopped = True
+            self.queue.put(None)
+            self.thread.join()
+
+    def _put(self, item):
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def _run(self):
+        handle, mtime = None, 0
+        while True:
+            item = self.queue.get()
+            if item is None:
+                break
+            if self.error is not None:
+                continue
+            try:
+                if isinstance(item, bytes):
+                    handle.write(item)
+                elif item is False:
+                    _finish_staged(handle, mtime)
+                    handle = None
+                else:
+                    name, raw_name, path, mtime, chunks, complete = item
+                    _make_stage_dirs(self.stage_dir, name, self.made, raw_name)
+                    handle = _create_staged(path, raw_name)
+                    for chunk in chunks:
+                        handle.write(chunk)
+                    if complete:
+                        _finish_staged(handle, mtime)
+                        handle = None
+            except BaseException as error:  # raised in the reading thread
+                self.error = error
+                if handle is not None:
+                    handle.close()
+                    handle = None
+        if handle is not None:
+            handle.close()
+
+
+def _finish_staged(handle, mtime):
+    try:
+        handle.flush()
+        os.fchmod(handle.fileno(), STAGED_MODE)
+        if mtime:
+            os.utime(handle.fileno(), (mtime, mtime))
+    finally:
+        handle.close()
 
 
 def _make_stage_dirs(stage_dir, name, made, raw_name):

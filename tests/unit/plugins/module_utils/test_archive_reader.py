@@ -301,6 +301,23 @@ def test_a_file_cannot_also_be_a_folder(tmp_path):
         read(build(tmp_path / 'a.tar.gz', members), tmp_path)
 
 
+def test_a_folder_cannot_also_be_a_file(tmp_path):
+    members = standard_members() + [_file('docs/x/inner', b'x'), _file('docs/x', b'y')]
+    with pytest.raises(PapermergeBackupError, match="'docs/x' is unsafe"):
+        read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+
+
+def test_files_larger_than_a_chunk_are_staged_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive_reader, 'CHUNK_SIZE', 7)
+    data = bytes(range(256)) * 3
+    members = standard_members() + [_file('docs/big/file.bin', data), _file('docs/big/small', b'abc')]
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    for name, content in (('docs/big/file.bin', data), ('docs/big/small', b'abc')):
+        with open(contents.files[name].staged, 'rb') as handle:
+            assert handle.read() == content
+        assert oct(os.stat(contents.files[name].staged).st_mode & 0o777) == oct(archive_reader.STAGED_MODE)
+
+
 def test_member_not_listed_in_the_manifest_is_refused(tmp_path):
     members = with_manifest(standard_members()[:2]) + [standard_members()[2]]  # the svg comes after the manifest
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
