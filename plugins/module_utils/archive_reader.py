@@ -24,6 +24,7 @@ import io
 import os
 import posixpath
 import queue
+import stat
 import tarfile
 import threading
 import zlib
@@ -311,7 +312,7 @@ class _Stager:
 
     def __init__(self, stage_dir):
         self.stage_dir = stage_dir
-        self.made = set()
+        self.made = []
         self.error = None
         self.stopped = False
         self.queue = queue.Queue(self.QUEUE_DEPTH)
@@ -389,19 +390,27 @@ def _finish_staged(handle, mtime):
 
 
 def _make_stage_dirs(stage_dir, name, made, raw_name):
-    """Create the staging directories of name (made: those created so far, relative names)."""
+    """Create the staging directories of name; made: the parts of the directory made last (updated).
+
+    Members come grouped by directory, so remembering the last one saves nearly every mkdir() that would
+    fail, without a set of every directory (tens of thousands) in memory.
+    """
     parts = name.split("/")[:-1]
-    for end in range(1, len(parts) + 1):
-        directory = "/".join(parts[:end])
-        if directory in made:
-            continue
+    common = 0
+    while common < min(len(parts), len(made)) and parts[common] == made[common]:
+        common += 1
+    for end in range(common + 1, len(parts) + 1):
+        path = os.path.join(stage_dir, *parts[:end])
         try:
-            os.mkdir(os.path.join(stage_dir, *parts[:end]), 0o755)
+            os.mkdir(path, 0o755)
         except FileExistsError:
-            raise _unsafe(raw_name, "it sits below the file member %r" % directory)
+            # Only this module writes in the private staging directory: what exists there is a directory it
+            # made for an earlier member, or a staged file.
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                raise _unsafe(raw_name, "it sits below the file member %r" % "/".join(parts[:end]))
         except (OSError, IOError) as error:
             raise _unsafe(raw_name, "it cannot be staged (%s)" % error)
-        made.add(directory)
+    made[:] = parts
 
 
 def _create_staged(target, raw_name):
