@@ -642,7 +642,7 @@ def apply_plan(db, plan, backup, media_root, contents):
             _insert_rows(db, writer, plan, backup)
             writer.flush()
             _point_users_at_special_folders(db, plan)
-            moved.move_all(plan.files, plan.targets, _whole_dirs(plan, contents))
+            moved.move_all(plan.files, plan.targets, _partial_dirs(plan, contents))
     except BaseException as error:
         moved.undo()
         if isinstance(error, PapermergeBackupError):
@@ -834,22 +834,21 @@ class _RowWriter:
         return True
 
 
-def _whole_dirs(plan, contents):
-    """Staged directories (relative names) all of whose staged files are to be placed."""
-    staged = _files_per_dir(member.name for member in contents.files.values() if member.stage_dir is not None)
-    placed = _files_per_dir(member.name for member in plan.files)
-    return set(directory for directory, count in placed.items() if staged.get(directory) == count)
+def _partial_dirs(plan, contents):
+    """Directories (relative names) holding a staged file that is not to be placed (skipped or existing).
 
-
-def _files_per_dir(names):
-    counts = {}
-    for name in names:
+    Usually none: memory grows with what is left out, not with the size of the archive.
+    """
+    placed = set(id(member) for member in plan.files)
+    partial = set()
+    for name, member in contents.files.items():
+        if member.stage_dir is None or id(member) in placed:
+            continue
         end = name.rfind("/")
         while end > 0:
-            directory = name[:end]
-            counts[directory] = counts.get(directory, 0) + 1
+            partial.add(name[:end])
             end = name.rfind("/", 0, end)
-    return counts
+    return partial
 
 
 class _MovedFiles:
@@ -866,16 +865,16 @@ class _MovedFiles:
         # Files restored as root must still belong to the user Papermerge runs as (the media root's owner).
         self.owner = owner if owner and hasattr(os, "geteuid") and owner != (os.geteuid(), os.getegid()) else None
 
-    def move_all(self, members, targets, whole_dirs):
+    def move_all(self, members, targets, partial_dirs):
         """Place members (staged as a tree): a directory missing from the media root all of whose staged files
         are to be placed is moved with one rename; other files one by one."""
         moved_dirs = set()
         present = set()
         for member in members:
-            if not self._move_in_tree(member, targets, whole_dirs, moved_dirs, present):
+            if not self._move_in_tree(member, targets, partial_dirs, moved_dirs, present):
                 self.move(member, targets.path(member.name))
 
-    def _move_in_tree(self, member, targets, whole_dirs, moved_dirs, present):
+    def _move_in_tree(self, member, targets, partial_dirs, moved_dirs, present):
         """True when member's file is in a directory moved whole (now or before)."""
         parts = member.name.split("/")
         for end in range(1, len(parts)):
@@ -888,7 +887,7 @@ class _MovedFiles:
             if os.path.lexists(target):
                 present.add(directory)
                 continue
-            if directory not in whole_dirs:
+            if directory in partial_dirs:
                 continue  # missing, but not all of it is restored: a directory below may be
             staged = os.path.join(member.stage_dir, *parts[:end])
             self._move_tree(staged, targets.path(directory), directory)

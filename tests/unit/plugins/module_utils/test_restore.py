@@ -145,10 +145,10 @@ def test_new_directories_are_moved_whole_and_undone(tmp_path):
                                       'sidecars/u/part/1.svg', 'sidecars/u/part/2.svg'])
     placed = [m for m in members if m.name != 'sidecars/u/part/2.svg']  # e.g. skipped as a collision
     moved = restore._MovedFiles(str(media))
-    whole = restore._whole_dirs(types.SimpleNamespace(files=placed),
-                                types.SimpleNamespace(files=dict((m.name, m) for m in members)))
-    assert 'docs/u/new' in whole and 'sidecars' not in whole
-    moved.move_all(placed, restore.MediaTargets(str(media)), whole)
+    partial = restore._partial_dirs(types.SimpleNamespace(files=placed),
+                                    types.SimpleNamespace(files=dict((m.name, m) for m in members)))
+    assert partial == set(['sidecars', 'sidecars/u', 'sidecars/u/part'])
+    moved.move_all(placed, restore.MediaTargets(str(media)), partial)
     assert moved.count == 4
     assert [target for target, _staged in moved.trees] == [str(media / 'docs' / 'u' / 'new')]
     for member in placed:
