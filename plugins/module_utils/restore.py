@@ -19,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ctypes
+import ctypes.util
 import datetime
 import os
 import re
@@ -643,6 +645,8 @@ def apply_plan(db, plan, backup, media_root, contents):
             writer.flush()
             _point_users_at_special_folders(db, plan)
             moved.move_all(plan.files, plan.targets, _partial_dirs(plan, contents))
+            if moved.count:
+                flush_filesystem(media_root)
     except BaseException as error:
         moved.undo()
         if isinstance(error, PapermergeBackupError):
@@ -655,6 +659,28 @@ def apply_plan(db, plan, backup, media_root, contents):
                 "file(s) already moved into the media root were removed"
                 % (type(error).__name__, error, moved.count))
         raise
+
+
+def flush_filesystem(path):
+    """Make every file moved into the media root durable before the rows that name them are committed.
+
+    Without it a crash right after the commit could leave rows pointing at files the disk never got.
+    syncfs() flushes just the media root's filesystem; where it is missing (not Linux), sync() flushes all.
+    """
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if not _syncfs(descriptor):
+            os.sync()
+    finally:
+        os.close(descriptor)
+
+
+def _syncfs(descriptor):
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs(descriptor) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _insert_rows(db, writer, plan, backup):
