@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from backup_benchmark import OURS as OURS_BACKUP, REPO, SCENARIOS, build, warm_up  # noqa: E402
+from backup_benchmark import OURS as OURS_BACKUP, REPO, SCENARIOS, build, measure, warm_up  # noqa: E402
 from papermerge_host import build_papermerge_venv, create_instance  # noqa: E402
 
 TARGETS = {
@@ -46,25 +45,6 @@ print(json.dumps(result['counts']))
 """
 
 
-def measure(argv, cwd, env=None):
-    """Run argv in a fresh child; (seconds, peak RSS in MB of its largest process, stdout)."""
-    probe = ('import resource, subprocess, sys, time\n'
-             'start = time.monotonic()\n'
-             'done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n'
-             'elapsed = time.monotonic() - start\n'
-             'sys.stdout.write("%f %d\\n" % (elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n'
-             'sys.stdout.write(done.stdout.decode("utf-8", "replace"))\n'
-             'sys.exit(done.returncode)\n')
-    result = subprocess.run([sys.executable, '-c', probe] + [str(a) for a in argv], cwd=str(cwd), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError('%s failed:\n%s\n%s' % (' '.join(map(str, argv)), result.stdout[-3000:],
-                                                   result.stderr[-3000:]))
-    first, _newline, rest = result.stdout.partition('\n')
-    seconds, rss_kb = first.split()
-    return float(seconds), int(rss_kb) / 1024.0, rest
-
-
 def collection_env(instance):
     env = instance.environment()
     env['PYTHONPATH'] = '%s:%s' % (REPO / '.cache' / 'collections', instance.project_dir)
@@ -73,7 +53,7 @@ def collection_env(instance):
 
 def make_our_archive(instance, out_dir):
     argv = [instance.python, '-c', OURS_BACKUP, instance.project_dir, str(out_dir) + '/', '6', 'adaptive']
-    seconds, _rss, stdout = measure(argv, instance.base_dir, collection_env(instance))
+    seconds, _rss, _cpu, stdout = measure(argv, instance.base_dir, collection_env(instance))
     archive = Path(json.loads(stdout.strip().splitlines()[-1])['archive'])
     print('  our archive: %.1f MB (made in %.1f s)' % (archive.stat().st_size / 1e6, seconds), flush=True)
     return archive
@@ -82,7 +62,7 @@ def make_our_archive(instance, out_dir):
 def make_own_archive(instance, out_dir):
     archive = out_dir / 'manage-backup.tar.gz'
     argv = [instance.python, 'manage.py', 'backup', str(archive)]
-    seconds, _rss, _stdout = measure(argv, instance.project_dir, instance.environment())
+    seconds, _rss, _cpu, _stdout = measure(argv, instance.project_dir, instance.environment())
     print("  Papermerge's archive: %.1f MB (made in %.1f s)" % (archive.stat().st_size / 1e6, seconds), flush=True)
     return archive
 
@@ -103,8 +83,8 @@ def settle():
 
 def run_ours(target, archive):
     settle()
-    seconds, rss, stdout = measure([target.python, '-c', OURS_RESTORE, target.project_dir, archive],
-                                   target.base_dir, collection_env(target))
+    argv = [target.python, '-c', OURS_RESTORE, target.project_dir, archive]
+    seconds, rss, _cpu, stdout = measure(argv, target.base_dir, collection_env(target))
     counts = json.loads(stdout.strip().splitlines()[-1])
     return seconds, rss, counts
 
@@ -112,7 +92,7 @@ def run_ours(target, archive):
 def run_manage(target, archive):
     settle()
     argv = [target.python, 'manage.py', 'restore', str(archive)]
-    seconds, rss, _stdout = measure(argv, target.project_dir, target.environment())
+    seconds, rss, _cpu, _stdout = measure(argv, target.project_dir, target.environment())
     return seconds, rss, None
 
 
