@@ -18,8 +18,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ctypes
-import ctypes.util
 import gzip
 import hashlib
 import io
@@ -33,6 +31,7 @@ import zlib
 
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_json import Scanner
+from ansible_collections.papermerge.backup.plugins.module_utils.disk import start_writeback
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 BACKUP_JSON = "backup.json"
@@ -384,36 +383,12 @@ class _Stager:
 def _finish_staged(handle, mtime):
     try:
         handle.flush()
-        _start_writeback(handle.fileno())
+        start_writeback(handle.fileno())
         os.fchmod(handle.fileno(), STAGED_MODE)
         if mtime:
             os.utime(handle.fileno(), (mtime, mtime))
     finally:
         handle.close()
-
-
-def _load_sync_file_range():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    return function
-
-
-_SYNC_FILE_RANGE = _load_sync_file_range()
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _start_writeback(descriptor):
-    """Let the kernel start writing a staged file to disk now (Linux sync_file_range, no waiting).
-
-    The restore flushes the media root's filesystem before its commit; writeback started file by file while
-    the archive is still being read leaves that flush little to wait for.
-    """
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(descriptor, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 def _make_stage_dirs(stage_dir, name, made, raw_name):

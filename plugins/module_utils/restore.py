@@ -19,8 +19,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ctypes
-import ctypes.util
 import datetime
 import os
 import re
@@ -34,6 +32,7 @@ import uuid
 from ansible_collections.papermerge.backup.plugins.module_utils import archive_reader
 from ansible_collections.papermerge.backup.plugins.module_utils import backup_json
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect, normalize_uuid
+from ansible_collections.papermerge.backup.plugins.module_utils.disk import flush_filesystem
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import find_papermerge_version
 from ansible_collections.papermerge.backup.plugins.module_utils.manifest import digest_stream
@@ -659,28 +658,6 @@ def apply_plan(db, plan, backup, media_root, contents):
                 "file(s) already moved into the media root were removed"
                 % (type(error).__name__, error, moved.count))
         raise
-
-
-def flush_filesystem(path):
-    """Make every file moved into the media root durable before the rows that name them are committed.
-
-    Without it a crash right after the commit could leave rows pointing at files the disk never got.
-    syncfs() flushes just the media root's filesystem; where it is missing (not Linux), sync() flushes all.
-    """
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        if not _syncfs(descriptor):
-            os.sync()
-    finally:
-        os.close(descriptor)
-
-
-def _syncfs(descriptor):
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.syncfs(descriptor) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def _insert_rows(db, writer, plan, backup):

@@ -200,10 +200,3 @@ def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored():
     assert plan.special[0]['.home'] != home.id
     assert [(title, folder_id) for _index, title, folder_id in plan.synthetic] == [('.home', plan.special[0]['.home'])]
     assert plan.created['folders'] == 1
-
-
-def test_flush_filesystem_flushes_a_directory_and_refuses_a_missing_one(tmp_path):
-    (tmp_path / 'moved.pdf').write_bytes(b'%PDF-1.4')
-    restore.flush_filesystem(str(tmp_path))
-    with pytest.raises(OSError):
-        restore.flush_filesystem(str(tmp_path / 'missing'))
