@@ -18,14 +18,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import gzip
 import hashlib
 import io
 import os
 import posixpath
 import queue
 import stat
-import tarfile
 import threading
 import zlib
 
@@ -33,15 +31,18 @@ from ansible_collections.papermerge.backup.plugins.module_utils import manifest 
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_json import Scanner
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import start_writeback
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.tar_reader import TarFormatError, TarReader
 
 BACKUP_JSON = "backup.json"
 MEDIA_FOLDERS = ("docs", "sidecars")
 CHUNK_SIZE = 1024 * 1024
-TAR_BUFFER = 65536
+GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads (and checks) the gzip header and trailer itself
 MANIFEST_MAX_SIZE = 256 * 1024 * 1024
 # Restored media files are readable by the web and worker processes, as Papermerge's own files are; the
 # staging directory itself is 0700, so nobody sees them before they are moved into place.
 STAGED_MODE = 0o644
+# Staged files from this size on start their writeback as soon as they are written (see _finish_staged).
+WRITEBACK_MIN_SIZE = 64 * 1024
 
 
 class Member:
@@ -193,8 +194,7 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     try:
         try:
             _read_members(inflated, contents, stage_dir, spool_dir, hash_files)
-        except (EOFError, zlib.error, tarfile.ReadError, gzip.BadGzipFile if hasattr(gzip, "BadGzipFile")
-                else OSError) as error:
+        except (EOFError, zlib.error, TarFormatError) as error:
             where = _position(contents)
             raise PapermergeBackupError(
                 "archive %s is truncated or corrupt%s (%s): it cannot be used; take another copy"
@@ -214,9 +214,7 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
 
 
 def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
-    # Stream mode reads in records of bufsize: the default 10 KB means many small reads and joins, while a
-    # buffer much larger than 64 KB is copied again for every 512-byte header (tarfile._Stream keeps the rest).
-    tar = tarfile.open(fileobj=gz, mode="r|", bufsize=TAR_BUFFER)
+    tar = TarReader(gz)
     stager = _Stager(stage_dir) if stage_dir is not None else None
     try:
         _read_tar(tar, contents, stager, spool_dir, hash_files)
@@ -238,8 +236,6 @@ def _read_tar(tar, contents, stager, spool_dir, hash_files):
         info = tar.next()
         if info is None:
             break
-        # Stream mode keeps every TarInfo in tar.members; drop them so memory stays flat.
-        del tar.members[:]
         contents.member_count += 1
         contents.current = info.name
         name = normalize_member_name(info.name)
@@ -272,20 +268,16 @@ def _take_file(tar, info, name, contents, stager, hash_files):
     if name in contents.files:
         raise _unsafe(info.name, "a second member has the same name %r" % name)
     member = Member(name, info.name, "file", size=info.size, mtime=info.mtime)
-    source = tar.extractfile(info)
     digest = hashlib.sha256() if hash_files else None
-    # A file of one chunk goes to the stager as one item (most are small: sidecars); larger ones stream.
+    # A file of one chunk goes to the stager whole (most do: sidecars, most documents); larger ones stream.
     whole = [] if stager is not None and info.size <= CHUNK_SIZE else None
     if stager is not None:
         # Staged as the tree it will become: a restore can then move whole new directories into place with one
         # rename each, instead of making every directory and linking every file again in the media root.
         member.stage_dir = stager.stage_dir
         if whole is None:
-            stager.begin(member, [], False)
-    while True:
-        chunk = source.read(CHUNK_SIZE)
-        if not chunk:
-            break
+            stager.begin(member)
+    for chunk in tar.chunks(CHUNK_SIZE):
         if digest is not None:
             digest.update(chunk)
         if whole is not None:
@@ -293,7 +285,7 @@ def _take_file(tar, info, name, contents, stager, hash_files):
         elif stager is not None:
             stager.write(chunk)
     if whole is not None:
-        stager.begin(member, whole, True)
+        stager.add(member, whole)
     elif stager is not None:
         stager.end()
     member.digest = digest.digest() if digest is not None else None
@@ -304,26 +296,41 @@ class _Stager:
     """Writes the staged files in a thread of its own, fed through a bounded queue.
 
     Creating files and directories is the costliest part of staging (the kernel allocates an inode for each);
-    in this thread it overlaps with parsing and hashing the tar stream.  After an error the thread keeps taking
-    items (and drops them) until stop(), so the reading thread never blocks on a full queue; the error is
-    raised in the reading thread by the next begin/write/end or by finish().
+    in this thread it overlaps with parsing and hashing the tar stream.  Whole files travel in batches: one
+    hand-off per file (thousands of small sidecars) cost a thread wake-up each, which made the two threads take
+    turns instead of working at the same time.  A file larger than a chunk streams as begin, its chunks, end.
+    After an error the thread keeps taking items (and drops them) until stop(), so the reading thread never
+    blocks on a full queue; the error is raised in the reading thread by the next call or by finish().
     """
 
-    QUEUE_DEPTH = 16  # items of at most CHUNK_SIZE bytes each
+    QUEUE_DEPTH = 4                   # batches or chunks waiting: memory stays under ~12 MB
+    BATCH_BYTES = 2 * CHUNK_SIZE
+    BATCH_FILES = 256
 
     def __init__(self, stage_dir):
         self.stage_dir = stage_dir
         self.made = []
         self.error = None
         self.stopped = False
+        self.batch = []
+        self.batch_bytes = 0
+        self.streamed = None          # (descriptor, member) of the file being written
         self.queue = queue.Queue(self.QUEUE_DEPTH)
         self.thread = threading.Thread(target=self._run, name="papermerge-stage")
         self.thread.daemon = True
         self.thread.start()
 
-    def begin(self, member, chunks, complete):
-        """Start member's staged file with chunks; complete: they are all of it (no write/end follows)."""
-        self._put((member.name, member.raw_name, member.staged, member.mtime, chunks, complete))
+    def add(self, member, chunks):
+        """Stage member's file, whose whole content is chunks."""
+        self.batch.append((member, chunks))
+        self.batch_bytes += member.size
+        if len(self.batch) >= self.BATCH_FILES or self.batch_bytes >= self.BATCH_BYTES:
+            self._send_batch()
+
+    def begin(self, member):
+        """Start streaming member's file: write() its chunks, then end()."""
+        self._send_batch()
+        self._put(member)
 
     def write(self, chunk):
         self._put(chunk)
@@ -333,6 +340,7 @@ class _Stager:
 
     def finish(self):
         """Wait until every file is written; raise the thread's error, if any."""
+        self._send_batch()
         self.stop()
         if self.error is not None:
             raise self.error
@@ -343,13 +351,17 @@ class _Stager:
             self.queue.put(None)
             self.thread.join()
 
+    def _send_batch(self):
+        if self.batch:
+            batch, self.batch, self.batch_bytes = self.batch, [], 0
+            self._put(batch)
+
     def _put(self, item):
         if self.error is not None:
             raise self.error
         self.queue.put(item)
 
     def _run(self):
-        handle, mtime = None, 0
         while True:
             item = self.queue.get()
             if item is None:
@@ -357,38 +369,55 @@ class _Stager:
             if self.error is not None:
                 continue
             try:
-                if isinstance(item, bytes):
-                    handle.write(item)
-                elif item is False:
-                    _finish_staged(handle, mtime)
-                    handle = None
-                else:
-                    name, raw_name, path, mtime, chunks, complete = item
-                    _make_stage_dirs(self.stage_dir, name, self.made, raw_name)
-                    handle = _create_staged(path, raw_name)
-                    for chunk in chunks:
-                        handle.write(chunk)
-                    if complete:
-                        _finish_staged(handle, mtime)
-                        handle = None
+                self._handle(item)
             except BaseException as error:  # raised in the reading thread
                 self.error = error
-                if handle is not None:
-                    handle.close()
-                    handle = None
-        if handle is not None:
-            handle.close()
+                self._close_streamed()
+        self._close_streamed()
+
+    def _handle(self, item):
+        if isinstance(item, list):
+            for member, chunks in item:
+                self._open(member)
+                for chunk in chunks:
+                    _write_all(self.streamed[0], chunk)
+                self._close()
+        elif isinstance(item, bytes):
+            _write_all(self.streamed[0], item)
+        elif item is False:
+            self._close()
+        else:
+            self._open(item)
+
+    def _open(self, member):
+        _make_stage_dirs(self.stage_dir, member.name, self.made, member.raw_name)
+        self.streamed = (_create_staged(member.staged, member.raw_name), member)
+
+    def _close(self):
+        descriptor, member = self.streamed
+        _finish_staged(descriptor, member.mtime, member.size)
+        self._close_streamed()
+
+    def _close_streamed(self):
+        if self.streamed is not None:
+            os.close(self.streamed[0])
+            self.streamed = None
 
 
-def _finish_staged(handle, mtime):
-    try:
-        handle.flush()
-        start_writeback(handle.fileno())
-        os.fchmod(handle.fileno(), STAGED_MODE)
-        if mtime:
-            os.utime(handle.fileno(), (mtime, mtime))
-    finally:
-        handle.close()
+def _write_all(descriptor, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
+
+
+def _finish_staged(descriptor, mtime, size):
+    # Small files are left to the flush before the commit: starting writeback for each of thousands of sidecars
+    # costs more than it saves, while the large ones (the documents) are most of the bytes to flush.
+    if size >= WRITEBACK_MIN_SIZE:
+        start_writeback(descriptor)
+    os.fchmod(descriptor, STAGED_MODE)
+    if mtime:
+        os.utime(descriptor, (mtime, mtime))
 
 
 def _make_stage_dirs(stage_dir, name, made, raw_name):
@@ -416,12 +445,12 @@ def _make_stage_dirs(stage_dir, name, made, raw_name):
 
 
 def _create_staged(target, raw_name):
+    """A new file's descriptor (0600 until finished: written while nobody may read it)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(target, flags, 0o600)
+        return os.open(target, flags, 0o600)
     except (OSError, IOError) as error:
         raise _unsafe(raw_name, "it cannot be staged (%s)" % error)
-    return os.fdopen(fd, "wb")
 
 
 def _spool_backup_json(tar, info, contents, spool_dir, first):
@@ -444,15 +473,11 @@ def _spool(tar, info, spool_dir, file_name):
     """Copy a member's content to spool_dir/file_name (0600); returns (path, sha256 hex)."""
     if spool_dir is None:
         raise PapermergeBackupError("internal error: nowhere to spool %s" % info.name)
-    source = tar.extractfile(info)
     digest = hashlib.sha256()
     target = os.path.join(spool_dir, file_name)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "wb") as handle:
-        while True:
-            chunk = source.read(CHUNK_SIZE)
-            if not chunk:
-                break
+        for chunk in tar.chunks(CHUNK_SIZE):
             digest.update(chunk)
             handle.write(chunk)
     return target, digest.hexdigest()
@@ -566,9 +591,9 @@ class _Inflater:
     """The decompressed stream, inflated ahead in a thread (zlib, hashlib and file reads release the GIL).
 
     Decompressing and hashing the archive then overlap with parsing, hashing and writing its members; at most
-    QUEUE_DEPTH chunks wait in memory.  The thread reads the gzip stream to its very end (each gzip member's
-    CRC and length are checked there) and then the rest of the raw file, so the archive's sha256 covers every
-    byte; its errors are raised in the reading thread, by read().
+    QUEUE_DEPTH chunks wait in memory.  The thread reads the whole file (gunzip_chunks checks each gzip member's
+    CRC and length and accepts nothing after the last one but zero padding), so the archive's sha256 covers
+    every byte; its errors are raised in the reading thread, by read().
     """
 
     QUEUE_DEPTH = 4
@@ -586,13 +611,9 @@ class _Inflater:
 
     def _run(self):
         try:
-            gz = gzip.GzipFile(fileobj=self.hashing, mode="rb")
-            while not self.stopping.is_set():
-                data = gz.read(CHUNK_SIZE)
-                if not data:
-                    while self.hashing.read(CHUNK_SIZE):
-                        pass
-                    break
+            for data in gunzip_chunks(self.hashing):
+                if self.stopping.is_set():
+                    return
                 self._put(data)
             self._put(b"")
         except BaseException as error:  # handed over to the reading thread
@@ -634,6 +655,45 @@ class _Inflater:
     def close(self):
         self.stopping.set()
         self.thread.join()
+
+
+def gunzip_chunks(raw):
+    """Yield the decompressed content of a gzip file of one or more members, at most CHUNK_SIZE bytes at a time.
+
+    zlib checks each member's header, CRC and length (zlib.error when one is wrong); zero bytes after a member
+    are padding, as gzip(1) and Python's gzip allow; the file ending inside a member raises EOFError.  Reading
+    the file in large blocks here, instead of through gzip.GzipFile (8 KB reads, the CRC kept in Python), halves
+    the cost of inflating an archive of stored PDFs.
+    """
+    inflater = None
+    pending = b""
+    members = 0
+    while True:
+        if not pending:
+            pending = raw.read(CHUNK_SIZE)
+            if not pending:
+                break
+        if inflater is None:
+            if members:
+                pending = pending.lstrip(b"\0")
+                if not pending:
+                    continue
+            inflater = zlib.decompressobj(GZIP_WBITS)
+        data = inflater.decompress(pending, CHUNK_SIZE)
+        pending = inflater.unconsumed_tail
+        if data:
+            yield data
+        if inflater.eof:
+            pending, inflater = inflater.unused_data, None
+            members += 1
+    while inflater is not None:  # the file ended: output zlib still holds, then the member's end or EOFError
+        data = inflater.decompress(b"", CHUNK_SIZE)
+        if data:
+            yield data
+        elif inflater.eof:
+            inflater = None
+        else:
+            raise EOFError("the file ends inside gzip member %d (compressed data is missing)" % (members + 1))
 
 
 class _HashingReader:

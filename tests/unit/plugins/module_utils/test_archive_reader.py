@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+import zlib
 
 import pytest
 
@@ -345,3 +346,50 @@ def test_checksum_file_next_to_the_archive(tmp_path):
     (tmp_path / 'a.tar.gz.sha256').write_text('garbage')
     with pytest.raises(PapermergeBackupError, match='sha256sum format'):
         archive_reader.check_checksum_file(str(path), digest)
+
+
+def test_gunzip_chunks_reads_members_and_padding_and_bounds_each_chunk(monkeypatch):
+    monkeypatch.setattr(archive_reader, 'CHUNK_SIZE', 1000)
+    data = b'\0' * 100000  # shrinks to almost nothing: every chunk handed out must still be small
+    raw = gzip.compress(data) + gzip.compress(b'second') + b'\0' * 700
+    chunks = list(archive_reader.gunzip_chunks(io.BytesIO(raw)))
+    assert b''.join(chunks) == data + b'second'
+    assert max(len(chunk) for chunk in chunks) <= 1000
+
+
+@pytest.mark.parametrize('damage, error', [
+    (lambda raw: raw[:-3], EOFError),                                # the trailer is cut off
+    (lambda raw: raw[:len(raw) // 2], EOFError),                     # so is the data
+    (lambda raw: raw[:-8] + b'\0\0\0\0' + raw[-4:], zlib.error),     # CRC of the content is wrong
+    (lambda raw: raw + b'garbage after the last member', zlib.error),
+    (lambda raw: b'not gzip' + raw, zlib.error),
+])
+def test_gunzip_chunks_refuses_damage(damage, error):
+    raw = gzip.compress(os.urandom(5000))
+    with pytest.raises(error):
+        list(archive_reader.gunzip_chunks(io.BytesIO(damage(raw))))
+
+
+def test_gunzip_chunks_of_an_empty_file_is_empty():
+    assert list(archive_reader.gunzip_chunks(io.BytesIO(b''))) == []
+
+
+def test_many_files_are_staged_in_batches_between_streamed_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive_reader, 'CHUNK_SIZE', 64)
+    monkeypatch.setattr(archive_reader._Stager, 'BATCH_FILES', 3)
+    files = {}
+    for number in range(20):  # small files (batched) with a large one (streamed) now and then
+        size = 200 if number % 7 == 3 else 10
+        files['docs/d%02d/f%02d' % (number // 4, number)] = bytes([number]) * size
+    members = standard_members()
+    for name, data in sorted(files.items()):
+        info, stream = _file(name, data)
+        info.mtime = 1700000000 + len(data)
+        members.append((info, stream))
+    contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
+    for name, data in files.items():
+        member = contents.files[name]
+        with open(member.staged, 'rb') as handle:
+            assert handle.read() == data
+        assert os.stat(member.staged).st_mtime == 1700000000 + len(data)
+        assert member.sha256 == hashlib.sha256(data).hexdigest()
