@@ -519,7 +519,8 @@ def _plan_files(plan, contents, media_root, report=True):
         if _owned_by(name, skipped_users, skipped_docs):
             plan.skipped["files"] += 1
             continue
-        state = _file_state(targets.path(name), member)
+        target = targets.path(name)
+        state = "absent" if targets.in_missing_dir(target) else _file_state(target, member)
         if state == "same":
             plan.existing["files"] += 1
         elif state == "absent":
@@ -572,31 +573,39 @@ def _uuid_or_none(text):
 class MediaTargets:
     """Paths in the media root for docs/ and sidecars/ members, refusing any that resolves outside it.
 
-    Each directory is resolved once (an instance has tens of thousands of files in a few thousand folders).
+    Each directory is checked once (an instance has tens of thousands of files in a few thousand folders), and
+    the directories found missing are remembered: a file in one of them is absent without asking the disk.
     """
 
     def __init__(self, media_root):
         self.media_root = media_root
         self.checked = set()
+        self.missing = set()
 
     def path(self, name):
         target = os.path.join(self.media_root, *name.split("/"))
-        directory = os.path.dirname(target)
-        if directory not in self.checked:
-            self._check(directory, name)
-            self.checked.add(directory)
+        self._check(os.path.dirname(target), name)
         return target
 
+    def in_missing_dir(self, target):
+        """True when target's directory was missing when path() checked it."""
+        return os.path.dirname(target) in self.missing
+
     def _check(self, directory, name):
-        existing = directory
-        while not os.path.lexists(existing):
-            existing = os.path.dirname(existing)
-        resolved = os.path.realpath(existing)
-        if resolved != self.media_root and not resolved.startswith(self.media_root + os.sep):
-            raise PapermergeBackupError(
-                "media file %s would be written through %s, which resolves outside the media root %s: remove that "
-                "symlink or give media_root the real directory; nothing was written"
-                % (name, existing, self.media_root), member=name)
+        # What counts is the nearest directory that exists: a missing one is only as safe as its parent.
+        if directory in self.checked:
+            return
+        if directory != self.media_root and not os.path.lexists(directory):
+            self._check(os.path.dirname(directory), name)
+            self.missing.add(directory)
+        else:
+            resolved = os.path.realpath(directory)
+            if resolved != self.media_root and not resolved.startswith(self.media_root + os.sep):
+                raise PapermergeBackupError(
+                    "media file %s would be written through %s, which resolves outside the media root %s: remove "
+                    "that symlink or give media_root the real directory; nothing was written"
+                    % (name, directory, self.media_root), member=name)
+        self.checked.add(directory)
 
 
 def _file_state(target, member):
@@ -869,41 +878,44 @@ class _MovedFiles:
         self.owner = owner if owner and hasattr(os, "geteuid") and owner != (os.geteuid(), os.getegid()) else None
 
     def move_all(self, members, targets, partial_dirs):
-        """Place members (staged as a tree): a directory missing from the media root all of whose staged files
-        are to be placed is moved with one rename; other files one by one."""
-        moved_dirs = set()
+        """Place members (staged as a tree; sorted by name, so the files below one directory come one after
+        the other): a directory missing from the media root all of whose staged files are to be placed is moved
+        with one rename; other files one by one."""
         present = set()
-        for member in members:
-            if not self._move_in_tree(member, targets, partial_dirs, moved_dirs, present):
+        index = 0
+        while index < len(members):
+            member = members[index]
+            directory = self._new_tree_of(member, partial_dirs, present)
+            if directory is None:
                 self.move(member, targets.path(member.name))
+                index += 1
+                continue
+            end = index + 1
+            while end < len(members) and members[end].name.startswith(directory + "/"):
+                end += 1
+            staged = os.path.join(member.stage_dir, *directory.split("/"))
+            self._move_tree(staged, targets.path(directory), directory, end - index)
+            index = end
 
-    def _move_in_tree(self, member, targets, partial_dirs, moved_dirs, present):
-        """True when member's file is in a directory moved whole (now or before)."""
+    def _new_tree_of(self, member, partial_dirs, present):
+        """The topmost directory of member's name that the media root lacks and that is restored whole, or None."""
         parts = member.name.split("/")
         for end in range(1, len(parts)):
             directory = "/".join(parts[:end])
-            if directory in moved_dirs:
-                return True
             if directory in present:
                 continue
-            target = os.path.join(self.media_root, *parts[:end])
-            if os.path.lexists(target):
+            if os.path.lexists(os.path.join(self.media_root, *parts[:end])):
                 present.add(directory)
                 continue
-            if directory in partial_dirs:
-                continue  # missing, but not all of it is restored: a directory below may be
-            staged = os.path.join(member.stage_dir, *parts[:end])
-            self._move_tree(staged, targets.path(directory), directory)
-            moved_dirs.add(directory)
-            return True
-        return False
+            if directory not in partial_dirs:
+                return directory
+            # missing, but not all of it is restored: a directory below may be
+        return None
 
-    def _move_tree(self, staged, target, name):
+    def _move_tree(self, staged, target, name, count):
         self._make_dirs(os.path.dirname(target))
-        count = 0
-        for root, _subdirs, files in os.walk(staged):
-            count += len(files)
-            if self.owner:
+        if self.owner:
+            for root, _subdirs, files in os.walk(staged):
                 for entry in [root] + [os.path.join(root, f) for f in files]:
                     os.lchown(entry, self.owner[0], self.owner[1])
         # rename() refuses a target that is a file, a symlink or a non-empty directory, so nothing that

@@ -169,7 +169,7 @@ def test_a_directory_that_appears_is_not_replaced(tmp_path):
     (media / 'docs' / 'u' / 'd' / 'other.pdf').write_bytes(b'someone else')
     moved = restore._MovedFiles(str(media))
     with pytest.raises(PapermergeBackupError, match='appeared while restoring'):
-        moved._move_tree(members[0].stage_dir + '/docs/u/d', str(media / 'docs' / 'u' / 'd'), 'docs/u/d')
+        moved._move_tree(members[0].stage_dir + '/docs/u/d', str(media / 'docs' / 'u' / 'd'), 'docs/u/d', 1)
     assert os.listdir(str(media / 'docs' / 'u' / 'd')) == ['other.pdf']
 
 
