@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import datetime
 import os
 import re
@@ -519,8 +520,8 @@ def _plan_files(plan, contents, media_root, report=True):
         if _owned_by(name, skipped_users, skipped_docs):
             plan.skipped["files"] += 1
             continue
-        target = targets.path(name)
-        state = "absent" if targets.in_missing_dir(target) else _file_state(target, member)
+        target, in_missing_dir = targets.locate(name)
+        state = "absent" if in_missing_dir else _file_state(target, member)
         if state == "same":
             plan.existing["files"] += 1
         elif state == "absent":
@@ -573,31 +574,35 @@ def _uuid_or_none(text):
 class MediaTargets:
     """Paths in the media root for docs/ and sidecars/ members, refusing any that resolves outside it.
 
-    Each directory is checked once (an instance has tens of thousands of files in a few thousand folders), and
-    the directories found missing are remembered: a file in one of them is absent without asking the disk.
+    Names are asked for in sorted order (tens of thousands of files in thousands of folders), so the folders
+    checked last are the ones asked about next: only the most recent RECENT are remembered, which spares nearly
+    every repeated check while memory stays flat.  A folder found missing tells that the files in it are absent
+    without asking the disk.
     """
+
+    RECENT = 64
 
     def __init__(self, media_root):
         self.media_root = media_root
-        self.checked = set()
-        self.missing = set()
+        self.recent = collections.OrderedDict()  # directory -> True when it is missing
 
     def path(self, name):
+        return self.locate(name)[0]
+
+    def locate(self, name):
+        """(path in the media root, True when its directory does not exist yet)."""
         target = os.path.join(self.media_root, *name.split("/"))
-        self._check(os.path.dirname(target), name)
-        return target
+        return target, self._missing(os.path.dirname(target), name)
 
-    def in_missing_dir(self, target):
-        """True when target's directory was missing when path() checked it."""
-        return os.path.dirname(target) in self.missing
-
-    def _check(self, directory, name):
+    def _missing(self, directory, name):
+        known = self.recent.get(directory)
+        if known is not None:
+            self.recent.move_to_end(directory)
+            return known
         # What counts is the nearest directory that exists: a missing one is only as safe as its parent.
-        if directory in self.checked:
-            return
         if directory != self.media_root and not os.path.lexists(directory):
-            self._check(os.path.dirname(directory), name)
-            self.missing.add(directory)
+            self._missing(os.path.dirname(directory), name)
+            missing = True
         else:
             resolved = os.path.realpath(directory)
             if resolved != self.media_root and not resolved.startswith(self.media_root + os.sep):
@@ -605,7 +610,11 @@ class MediaTargets:
                     "media file %s would be written through %s, which resolves outside the media root %s: remove "
                     "that symlink or give media_root the real directory; nothing was written"
                     % (name, directory, self.media_root), member=name)
-        self.checked.add(directory)
+            missing = False
+        self.recent[directory] = missing
+        if len(self.recent) > self.RECENT:
+            self.recent.popitem(last=False)
+        return missing
 
 
 def _file_state(target, member):
