@@ -7,6 +7,8 @@ import hashlib
 import os
 import stat
 
+import pytest
+
 from ansible_run import run_module
 from playbook_run import instance_inventory, run_playbook
 
@@ -107,11 +109,14 @@ def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path
     assert all((host_dir / name).exists() for name in old), 'rotation ran although the copy failed'
 
 
-def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(make_instance, tmp_path):
+@pytest.mark.parametrize('earlier_copy', [False, True], ids=['no-earlier-copy', 'earlier-good-copy'])
+def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(make_instance, tmp_path,
+                                                                                earlier_copy):
     # The archive rots on the host after papermerge_backup wrote it and its .sha256 file: bytes
     # appended after the last gzip member leave its fingerprint alone, so the next run finds the
-    # instance unchanged and returns that archive with the sha256 it wrote.  The controller copy
-    # is then a faithful copy of a damaged file, and its sha256 differs from the module's.
+    # instance unchanged and returns that archive with the sha256 it wrote.  A copy of it is then
+    # a faithful copy of a damaged file, and its sha256 differs from the module's.  A good copy an
+    # earlier run put on the controller must survive that run untouched.
     instance = make_instance(seeded=True)
     host_dir = tmp_path / 'host-backups'
     fetch_dir = tmp_path / 'controller-backups'
@@ -126,6 +131,11 @@ def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(
     assert not made['failed'], made
     archive = host_dir / made['archive'].rsplit('/', 1)[-1]
     checksum_file = host_dir / (archive.name + '.sha256')
+    if earlier_copy:
+        fetch_dir.mkdir(mode=0o700)
+        for source in (archive, checksum_file):
+            (fetch_dir / source.name).write_bytes(source.read_bytes())
+            (fetch_dir / source.name).chmod(0o600)
     with archive.open('ab') as handle:
         handle.write(b'bit rot')
     written = checksum_file.stat().st_mtime
@@ -142,12 +152,19 @@ def test_copy_that_differs_from_the_archive_fails_the_run_and_keeps_the_archive(
     assert not run.ok
     [wait] = run.results('Wait for the backup to finish', host='docs01')
     assert wait['archive'] == str(archive) and wait['sha256'] == made['sha256'] != damaged
-    [failure] = run.results('Fail the run, keeping the archive on the host', host='docs01')
-    assert 'has sha256 %s, the archive has %s' % (damaged, made['sha256']) in failure['msg']
-    assert 'The archive stays on docs01 and nothing was rotated' in failure['msg']
-    assert listing(fetch_dir) == [], 'the bad controller copy was kept'
+    if earlier_copy:
+        # The good copy is in place, so nothing is copied; reading the host's archive back finds the damage.
+        [failure] = run.results('Fail when the archive on the host is not what the backup wrote', host='docs01')
+        assert 'not what the backup wrote (sha256 %s, expected %s)' % (damaged, made['sha256']) in failure['msg']
+        assert sorted(p.name for p in fetch_dir.iterdir()) == [archive.name, checksum_file.name]
+        assert sha256_of(fetch_dir / archive.name) == made['sha256'], 'the good controller copy was replaced'
+    else:
+        [failure] = run.results('Fail the run, keeping the archive on the host', host='docs01')
+        assert 'has sha256 %s, the archive has %s' % (damaged, made['sha256']) in failure['msg']
+        assert 'The archive stays on docs01 and nothing was rotated' in failure['msg']
+        assert list(fetch_dir.iterdir()) == [], 'the bad controller copy (or its temporary file) was kept'
     assert sha256_of(archive) == damaged, 'the archive on the host was not kept'
-    assert all((host_dir / name).exists() for name in old), 'rotation ran although the copy was bad'
+    assert all((host_dir / name).exists() for name in old), 'rotation ran although the archive was bad'
 
 
 def test_check_mode_before_the_first_backup_writes_nothing(make_instance, tmp_path):
