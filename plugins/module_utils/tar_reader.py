@@ -26,8 +26,11 @@ __metaclass__ = type
 import re
 
 BLOCK = 512
-# Extended headers (pax records, GNU long names) are held in memory: a backup's are a few hundred bytes.
+# Extended headers (pax records, GNU long names) are held in memory: a backup's are a few hundred bytes.  The
+# bound holds for all of one member's extended headers together, and for all global ones together.
 EXTENDED_HEADER_MAX = 1024 * 1024
+# Modification times beyond this (the year 5138) are refused: the file system could not store them.
+MTIME_MAX = 10 ** 11
 # Type flags (tar's typeflag byte).
 REGULAR = (b"0", b"\0", b"7")          # "7": contiguous file, read as a regular one (as tarfile does)
 HARD_LINK = b"1"
@@ -40,6 +43,7 @@ PAX_HEADER = b"x"
 PAX_GLOBAL_HEADER = b"g"
 GNU_LONG_NAME = b"L"
 GNU_LONG_LINK = b"K"
+EXTENDED_TYPES = (PAX_HEADER, GNU_LONG_NAME, GNU_LONG_LINK)  # they describe the member that follows them
 # Members of these types have no data in the stream; any other has size bytes of it (skipped if not read).
 WITHOUT_DATA = (HARD_LINK, SYMLINK, CHARACTER_DEVICE, BLOCK_DEVICE, DIRECTORY, FIFO)
 REFUSED_TYPES = {
@@ -102,6 +106,7 @@ class TarReader:
     def __init__(self, source):
         self.source = source
         self.global_records = {}
+        self.global_size = 0
         self.left = 0       # data bytes of the current member not read yet
         self.padding = 0    # then the zero bytes up to the next block
         self.offset = 0     # of the next byte to read in the tar stream, for error messages
@@ -110,6 +115,7 @@ class TarReader:
         self._skip_rest()
         records = {}
         long_name = long_link = None
+        extended_size = 0
         while True:
             block = self._read(BLOCK)
             if not block or block == b"\0" * BLOCK:
@@ -117,18 +123,22 @@ class TarReader:
             if len(block) < BLOCK:
                 raise TarFormatError("the archive ends inside a header (at byte %d)" % self.offset)
             header = self._parse(block)
-            if header.type == PAX_HEADER:
-                records.update(self._pax_records(header))
-            elif header.type == PAX_GLOBAL_HEADER:
+            kind = header.type
+            if kind == PAX_GLOBAL_HEADER:
+                self.global_size = self._bounded(self.global_size, header)
                 self.global_records.update(self._pax_records(header))
-            elif header.type == GNU_LONG_NAME:
-                long_name = self._decode(self._extended_data(header).split(b"\0", 1)[0])
-            elif header.type == GNU_LONG_LINK:
-                long_link = self._decode(self._extended_data(header).split(b"\0", 1)[0])
-            elif header.type in REFUSED_TYPES:
-                raise TarFormatError("member %r: %s" % (header.name, REFUSED_TYPES[header.type]))
-            else:
+                continue
+            if kind in REFUSED_TYPES:
+                raise TarFormatError("member %r: %s" % (header.name, REFUSED_TYPES[kind]))
+            if kind not in EXTENDED_TYPES:
                 return self._complete(header, long_name, long_link, records)
+            extended_size = self._bounded(extended_size, header)
+            if kind == PAX_HEADER:
+                records.update(self._pax_records(header))
+            elif kind == GNU_LONG_NAME:
+                long_name = self._decode(self._extended_data(header).split(b"\0", 1)[0])
+            else:
+                long_link = self._decode(self._extended_data(header).split(b"\0", 1)[0])
 
     def chunks(self, chunk_size):
         """Yield the current member's data in pieces of at most chunk_size bytes."""
@@ -154,6 +164,8 @@ class TarReader:
             header.size = self._pax_number(merged, "size", int)
         if "mtime" in merged:
             header.mtime = self._pax_number(merged, "mtime", float)
+        if not header.mtime <= MTIME_MAX:  # also refuses a pax "nan"
+            raise TarFormatError("member %r has an implausible modification time (%r)" % (header.name, header.mtime))
         if any(key.startswith("GNU.sparse.") for key in merged):
             raise TarFormatError("member %r: GNU sparse files are not supported" % header.name)
         if header.type == b"\0" and header.name.endswith("/"):
@@ -181,10 +193,14 @@ class TarReader:
                          _number(block[124:136], "size", self.offset), _number(block[136:148], "mtime", self.offset),
                          block[156:157])
 
+    def _bounded(self, total, header):
+        total += header.size
+        if total > EXTENDED_HEADER_MAX:
+            raise TarFormatError("extended headers of %d bytes (at byte %d) are implausibly large"
+                                 % (total, self.offset))
+        return total
+
     def _extended_data(self, header):
-        if header.size > EXTENDED_HEADER_MAX:
-            raise TarFormatError("an extended header of %d bytes (at byte %d) is implausibly large"
-                                 % (header.size, self.offset))
         self.left, self.padding = header.size, -header.size % BLOCK
         data = b"".join(self.chunks(header.size or 1))
         self._skip_rest()

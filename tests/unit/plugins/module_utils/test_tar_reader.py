@@ -196,3 +196,24 @@ def test_member_types_are_reported_not_judged():
     assert [t.isblk() for t in tests] == [False, False, True, False]
     assert [t.isfifo() for t in tests] == [False, False, False, True]
     assert reader.next() is None
+
+
+def test_many_extended_headers_for_one_member_are_refused_together():
+    records = []
+    for number in range(3):  # three pax headers of 400 KB each in front of one member
+        info = tarfile.TarInfo('docs/a')
+        info.pax_headers = {'comment': str(number) * 400000}
+        raw = tar_bytes([(info, b'')], tarfile.PAX_FORMAT)
+        pax_size = int(raw[124:136].rstrip(b'\0 ') or b'0', 8)
+        records.append(raw[:BLOCK + -(-pax_size // BLOCK) * BLOCK])  # the pax header and its data only
+    member = tar_bytes([(tarfile.TarInfo('docs/a'), b'')], tarfile.GNU_FORMAT)
+    with pytest.raises(TarFormatError, match='implausibly large'):
+        read_all(b''.join(records) + member)
+
+
+@pytest.mark.parametrize('mtime', ['nan', 'inf', '1e300'])
+def test_an_implausible_modification_time_is_refused(mtime):
+    info = tarfile.TarInfo('docs/a')
+    info.pax_headers = {'mtime': mtime}
+    with pytest.raises(TarFormatError, match='modification time'):
+        read_all(tar_bytes([(info, b'')], tarfile.PAX_FORMAT))
