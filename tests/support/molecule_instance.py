@@ -10,6 +10,7 @@ cleanup steps call this script (with the development venv's Python):
         BASE/instance.json: what ``state`` needs to open the instance again.
         Prints the instance description as JSON.  Does nothing if BASE/instance.json exists.
     molecule_instance.py state BASE          the instance's state (state helper) as JSON
+The testinfra tests of the scenarios import instance_state() and host_base_dir() from it.
     molecule_instance.py pg-start STATE      start a PostgreSQL cluster, describe it in STATE
     molecule_instance.py pg-stop STATE       stop it and remove it (and STATE)
 
@@ -78,8 +79,21 @@ def create(args):
     print(json.dumps(description, indent=2))
 
 
+def instance_state(base):
+    """The state helper's view of the instance below BASE (what ``state BASE`` prints).
+
+    The scenarios' testinfra tests import this (pytest.ini puts tests/support on the path).
+    """
+    return _open(base).state()
+
+
+def host_base_dir(host):
+    """A testinfra host's test_host_base_dir, where its instance, backups and uploads live."""
+    return host.ansible.get_variables()['test_host_base_dir']
+
+
 def state(args):
-    print(json.dumps(_open(args.base).state(), indent=2, sort_keys=True))
+    print(json.dumps(instance_state(args.base), indent=2, sort_keys=True))
 
 
 def pg_start(args):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from molecule_instance import host_base_dir
+
 testinfra_hosts = ["docs01", "backup01"]
 
 OLD = [
@@ -21,7 +23,7 @@ OTHER_LABEL = "papermerge-docs99-20260101T020000Z-2.1.5.tar.gz"
 
 
 def archive_dir(host):
-    return "%s/backups" % host.ansible.get_variables()["test_host_base_dir"]
+    return "%s/backups" % host_base_dir(host)
 
 
 def listing(host, directory):

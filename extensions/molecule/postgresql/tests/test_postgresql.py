@@ -5,27 +5,16 @@ controller, and docs02's schema is fully migrated."""
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from molecule_instance import host_base_dir, instance_state
+
 testinfra_hosts = ["docs01", "docs02"]
 
-REPO = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-
-
-def state_of(base):
-    output = subprocess.run(
-        [str(REPO / ".venv/bin/python"), str(REPO / "tests/support/molecule_instance.py"), "state", str(base)],
-        check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(output)
-
-
-def base_dir(host):
-    return host.ansible.get_variables()["test_host_base_dir"]
 
 
 def base_dir_of(name):
@@ -40,7 +29,7 @@ def only_on(host, name):
 
 
 def description(host):
-    return json.loads(Path(base_dir(host), "instance.json").read_text())
+    return json.loads(Path(host_base_dir(host), "instance.json").read_text())
 
 
 def test_instances_run_on_postgresql(host):
@@ -49,7 +38,7 @@ def test_instances_run_on_postgresql(host):
 
 def test_archive_is_private_on_host_and_controller(host):
     only_on(host, "docs01")
-    directory = "%s/backups" % base_dir(host)
+    directory = "%s/backups" % host_base_dir(host)
     with host.sudo():
         names = [n for n in host.check_output("ls -A %s" % directory).split() if n.endswith(".tar.gz")]
         assert len(names) == 1, names
@@ -63,7 +52,7 @@ def test_archive_is_private_on_host_and_controller(host):
 
 def test_no_migration_is_pending_on_the_restored_host(host):
     only_on(host, "docs02")
-    base = base_dir(host)
+    base = host_base_dir(host)
     with host.sudo():
         plan = host.check_output(
             "cd %s/instance/project && PAPERMERGE__CONFIG=%s/instance/project/papermerge.toml "
@@ -74,6 +63,6 @@ def test_no_migration_is_pending_on_the_restored_host(host):
 
 def test_restored_instance_equals_the_source(host):
     only_on(host, "docs02")
-    source = state_of(base_dir_of("docs01"))
+    source = instance_state(base_dir_of("docs01"))
     assert source["counts"]["documents"] > 0
-    assert state_of(base_dir(host)) == source
+    assert instance_state(host_base_dir(host)) == source
