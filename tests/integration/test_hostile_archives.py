@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ansible_run import run_module
+from file_tree import tree_snapshot
 from papermerge_host import assert_states_equal, create_instance
 
 RESTORE = 'papermerge.backup.papermerge_restore'
@@ -110,23 +111,6 @@ def write_archive(path, members):
     return path
 
 
-def tree(root):
-    """{relative path: sha256 or 'dir' or 'symlink:<target>'} of everything below root."""
-    found = {}
-    for directory, dirs, files in os.walk(str(root)):
-        for name in dirs + files:
-            path = os.path.join(directory, name)
-            relative = os.path.relpath(path, str(root))
-            if os.path.islink(path):
-                found[relative] = 'symlink:' + os.readlink(path)
-            elif os.path.isdir(path):
-                found[relative] = 'dir'
-            else:
-                with open(path, 'rb') as handle:
-                    found[relative] = hashlib.sha256(handle.read()).hexdigest()
-    return found
-
-
 @pytest.fixture(scope='module')
 def victim(tmp_path_factory, papermerge_venv):
     """A seeded SQLite instance and a sentinel directory beside it; cases must change neither."""
@@ -137,7 +121,7 @@ def victim(tmp_path_factory, papermerge_venv):
     (sentinel / 'keep.txt').write_text('untouched\n')
     instance.sentinel = sentinel
     instance.state_before = instance.state()
-    instance.media_before = tree(instance.media_root)
+    instance.media_before = tree_snapshot(instance.media_root)
     return instance
 
 
@@ -183,7 +167,7 @@ CASE_IDS = [case[0] for case in hostile_cases(Path('/x'))]
 def test_hostile_archive_is_refused_and_nothing_changes(victim, tmp_path, case_id):
     members, message = dict((c[0], c[1:]) for c in hostile_cases(victim.sentinel))[case_id]
     archive = write_archive(tmp_path / (case_id + '.tar.gz'), members)
-    sentinel_before = tree(victim.sentinel)
+    sentinel_before = tree_snapshot(victim.sentinel)
     result = run_module(RESTORE, dict(project_dir=str(victim.project_dir), src=str(archive)), python=victim.python)
     assert result['failed'], 'hostile archive %s was accepted: %s' % (case_id, result)
     assert message in result['msg'], result['msg']
@@ -195,7 +179,7 @@ def test_truncated_archive_is_refused_and_nothing_changes(victim, tmp_path):
     truncated = tmp_path / 'truncated.tar.gz'
     data = archive.read_bytes()
     truncated.write_bytes(data[:len(data) * 2 // 3])
-    sentinel_before = tree(victim.sentinel)
+    sentinel_before = tree_snapshot(victim.sentinel)
     result = run_module(RESTORE, dict(project_dir=str(victim.project_dir), src=str(truncated)), python=victim.python)
     assert result['failed']
     assert 'truncated or corrupt' in result['msg'], result['msg']
@@ -212,8 +196,9 @@ def test_newer_version_is_restored_when_allowed(make_instance, tmp_path):
 
 
 def assert_unchanged(instance, sentinel_before):
-    assert tree(instance.sentinel) == sentinel_before
-    assert tree(instance.media_root) == instance.media_before, 'the media root changed (or a staging dir was left)'
+    assert tree_snapshot(instance.sentinel) == sentinel_before
+    assert tree_snapshot(instance.media_root) == instance.media_before, \
+        'the media root changed (or a staging dir was left)'
     assert_states_equal(instance.state(), instance.state_before)
 
 
@@ -251,7 +236,7 @@ def test_failure_leaves_no_rows_and_no_files(victim, tmp_path, trigger, message)
     import sqlite3
 
     archive = write_archive(tmp_path / 'clean.tar.gz', clean_members())
-    sentinel_before = tree(victim.sentinel)
+    sentinel_before = tree_snapshot(victim.sentinel)
     connection = sqlite3.connect(str(victim.sqlite_file))
     connection.execute(trigger)
     connection.commit()
@@ -271,7 +256,7 @@ def test_failure_leaves_no_rows_and_no_files(victim, tmp_path, trigger, message)
 @pytest.mark.postgresql
 def test_failure_halfway_on_postgresql_leaves_no_rows_and_no_files(make_instance, pg_cluster, tmp_path):
     target = make_instance('postgresql')
-    before, media_before = target.state(), tree(target.media_root)
+    before, media_before = target.state(), tree_snapshot(target.media_root)
     archive = write_archive(tmp_path / 'clean.tar.gz', clean_members())
     name = target.database['name']
     pg_cluster.psql("CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -285,7 +270,7 @@ def test_failure_halfway_on_postgresql_leaves_no_rows_and_no_files(make_instance
         pg_cluster.psql('DROP TRIGGER test_fail ON core_page; DROP FUNCTION test_fail();', database=name)
     assert result['failed'], result
     assert 'forced failure' in result['msg'] and 'rolled back' in result['msg'], result['msg']
-    assert tree(target.media_root) == media_before
+    assert tree_snapshot(target.media_root) == media_before
     assert_states_equal(target.state(), before)
 
 

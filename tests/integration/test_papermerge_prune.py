@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_run import run_module
+from file_tree import tree_snapshot
 
 MODULE = 'papermerge.backup.papermerge_prune'
 
@@ -90,23 +91,6 @@ def backup_dir(tmp_path):
     return directory
 
 
-def snapshot(directory):
-    """Every entry under directory with its type and content, to prove nothing else changed."""
-    state = {}
-    for root, dirs, files in os.walk(str(directory)):
-        for name in dirs + files:
-            full = os.path.join(root, name)
-            relative = os.path.relpath(full, str(directory))
-            if os.path.islink(full):
-                state[relative] = 'link->' + os.readlink(full)
-            elif os.path.isdir(full):
-                state[relative] = 'dir'
-            else:
-                with open(full, 'rb') as handle:
-                    state[relative] = hashlib.sha256(handle.read()).hexdigest()
-    return state
-
-
 def with_checksums(names):
     return set(names) | set(name + '.sha256' for name in names)
 
@@ -120,23 +104,23 @@ DOCS02_KEPT = list(DOCS02)
 
 
 def test_check_mode_reports_and_removes_nothing(backup_dir, python):
-    before = snapshot(backup_dir)
+    before = tree_snapshot(backup_dir)
     result = run_module(MODULE, dict(path=str(backup_dir), **POLICY), python=python, check=True)
     assert not result['failed'], result.get('msg')
     assert result['changed'] is True
     assert [Path(item['path']).name for item in result['removed']] == DOCS01_REMOVED
-    assert snapshot(backup_dir) == before
+    assert tree_snapshot(backup_dir) == before
 
 
 def test_prune_leaves_exactly_what_the_policy_keeps(backup_dir, python):
-    before = snapshot(backup_dir)
+    before = tree_snapshot(backup_dir)
     result = run_module(MODULE, dict(path=str(backup_dir), **POLICY), python=python)
     assert not result['failed'], result.get('msg')
     assert result['changed'] is True
 
     not_archives = set(UNRELATED) | {SYMLINK, SUBDIR, SUBDIR + '/inside'}
     expected = with_checksums(DOCS01_KEPT + DOCS02_KEPT + [FUTURE]) | not_archives
-    after = snapshot(backup_dir)
+    after = tree_snapshot(backup_dir)
     assert set(after) == expected
     assert all(after[name] == before[name] for name in after), 'a kept file changed'
 
@@ -161,12 +145,12 @@ def test_prune_leaves_exactly_what_the_policy_keeps(backup_dir, python):
 def test_second_run_changes_nothing(backup_dir, python):
     first = run_module(MODULE, dict(path=str(backup_dir), **POLICY), python=python)
     assert first['changed'] is True
-    before = snapshot(backup_dir)
+    before = tree_snapshot(backup_dir)
     second = run_module(MODULE, dict(path=str(backup_dir), **POLICY), python=python)
     assert not second['failed'], second.get('msg')
     assert second['changed'] is False
     assert second['removed'] == []
-    assert snapshot(backup_dir) == before
+    assert tree_snapshot(backup_dir) == before
 
 
 def test_label_restricts_the_run_to_one_host(backup_dir, python):
@@ -220,11 +204,11 @@ def test_keep_within_is_relative_to_the_newest_archive(backup_dir, python):
     ({'keep_daily': 'seven'}, 'keep_daily'),
 ])
 def test_bad_options_fail_clearly_and_remove_nothing(backup_dir, args, message):
-    before = snapshot(backup_dir)
+    before = tree_snapshot(backup_dir)
     result = run_module(MODULE, dict(path=str(backup_dir), **args), python=sys.executable)
     assert result['failed'] is True
     assert message in result['msg']
-    assert snapshot(backup_dir) == before
+    assert tree_snapshot(backup_dir) == before
 
 
 def test_missing_directory_fails(tmp_path):
