@@ -266,8 +266,7 @@ def _broken(member, reason, where=None):
 
 
 def _check_user(user, where, member):
-    if not isinstance(user, dict):
-        raise _broken(member, "not an object", where)
+    _require_object(user, where, member)
     _require(user, "username", str, where, member)
     _require(user, "password", str, where, member)
     _check_uuid(user, "id", where, member, required=True)
@@ -282,14 +281,12 @@ def _check_tags(tags, where, member):
         raise _broken(member, "not a list", where)
     for index, tag in enumerate(tags):
         here = "%s[%d]" % (where, index)
-        if not isinstance(tag, dict):
-            raise _broken(member, "not an object", here)
+        _require_object(tag, here, member)
         _require(tag, "name", str, here, member)
 
 
 def _check_node(node, where, member):
-    if not isinstance(node, dict):
-        raise _broken(member, "not an object", where)
+    _require_object(node, where, member)
     _require(node, "breadcrumb", str, where, member)
     _require(node, "title", str, where, member)
     if node.get("ctype") not in CTYPES:
@@ -308,8 +305,7 @@ def _check_node(node, where, member):
 
 
 def _check_version(version, where, member):
-    if not isinstance(version, dict):
-        raise _broken(member, "not an object", where)
+    _require_object(version, where, member)
     _require(version, "number", int, where, member)
     _check_uuid(version, "id", where, member, required=False)
     _check_file_name(version.get("file_name"), where, member)
@@ -318,8 +314,7 @@ def _check_version(version, where, member):
         raise _broken(member, "'pages' is not a list", where)
     for index, page in enumerate(pages):
         here = "%s.pages[%d]" % (where, index)
-        if not isinstance(page, dict):
-            raise _broken(member, "not an object", here)
+        _require_object(page, here, member)
         _require(page, "number", int, here, member)
         _check_uuid(page, "id", here, member, required=False)
 
@@ -331,6 +326,11 @@ def _check_file_name(file_name, where, member):
         return
     if not isinstance(file_name, str) or file_name in (".", "..") or any(c in file_name for c in "/\x00"):
         raise _broken(member, "'file_name' %r is not a plain file name" % (file_name,), where)
+
+
+def _require_object(value, where, member):
+    if not isinstance(value, dict):
+        raise _broken(member, "not an object", where)
 
 
 def _require(obj, key, kind, where, member):
