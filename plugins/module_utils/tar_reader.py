@@ -24,30 +24,26 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import tarfile
 
-BLOCK = 512
+BLOCK = tarfile.BLOCKSIZE
 # Extended headers (pax records, GNU long names) are held in memory: a backup's are a few hundred bytes.  The
 # bound holds for all of one member's extended headers together, and for all global ones together.
 EXTENDED_HEADER_MAX = 1024 * 1024
 # Modification times beyond this (the year 5138) are refused: the file system could not store them.
 MTIME_MAX = 10 ** 11
-# Type flags (tar's typeflag byte).
-REGULAR = (b"0", b"\0", b"7")          # "7": contiguous file, read as a regular one (as tarfile does)
-HARD_LINK = b"1"
-SYMLINK = b"2"
-CHARACTER_DEVICE = b"3"
-BLOCK_DEVICE = b"4"
-DIRECTORY = b"5"
-FIFO = b"6"
-PAX_HEADER = b"x"
-PAX_GLOBAL_HEADER = b"g"
-GNU_LONG_NAME = b"L"
-GNU_LONG_LINK = b"K"
+# Type flags (tar's typeflag byte), tarfile's names for them, as archive_writer uses; only the parser is ours.
+REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)  # a contiguous file reads as a regular one
+PAX_HEADER = tarfile.XHDTYPE
+PAX_GLOBAL_HEADER = tarfile.XGLTYPE
+GNU_LONG_NAME = tarfile.GNUTYPE_LONGNAME
+GNU_LONG_LINK = tarfile.GNUTYPE_LONGLINK
 EXTENDED_TYPES = (PAX_HEADER, GNU_LONG_NAME, GNU_LONG_LINK)  # they describe the member that follows them
 # Members of these types have no data in the stream; any other has size bytes of it (skipped if not read).
-WITHOUT_DATA = (HARD_LINK, SYMLINK, CHARACTER_DEVICE, BLOCK_DEVICE, DIRECTORY, FIFO)
+WITHOUT_DATA = (tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE,
+                tarfile.FIFOTYPE)
 REFUSED_TYPES = {
-    b"S": "GNU sparse files are not supported",
+    tarfile.GNUTYPE_SPARSE: "GNU sparse files are not supported",
     b"M": "multi-volume archives are not supported",
     b"N": "old GNU long-name members are not supported",
 }
@@ -75,22 +71,22 @@ class TarHeader:
         return self.type in REGULAR
 
     def isdir(self):
-        return self.type == DIRECTORY
+        return self.type == tarfile.DIRTYPE
 
     def issym(self):
-        return self.type == SYMLINK
+        return self.type == tarfile.SYMTYPE
 
     def islnk(self):
-        return self.type == HARD_LINK
+        return self.type == tarfile.LNKTYPE
 
     def ischr(self):
-        return self.type == CHARACTER_DEVICE
+        return self.type == tarfile.CHRTYPE
 
     def isblk(self):
-        return self.type == BLOCK_DEVICE
+        return self.type == tarfile.BLKTYPE
 
     def isfifo(self):
-        return self.type == FIFO
+        return self.type == tarfile.FIFOTYPE
 
     def __repr__(self):
         return "TarHeader(%r, type=%r, size=%r)" % (self.name, self.type, self.size)
@@ -168,8 +164,8 @@ class TarReader:
             raise TarFormatError("member %r has an implausible modification time (%r)" % (header.name, header.mtime))
         if any(key.startswith("GNU.sparse.") for key in merged):
             raise TarFormatError("member %r: GNU sparse files are not supported" % header.name)
-        if header.type == b"\0" and header.name.endswith("/"):
-            header.type = DIRECTORY  # old tars mark directories by the trailing slash only
+        if header.type == tarfile.AREGTYPE and header.name.endswith("/"):
+            header.type = tarfile.DIRTYPE  # old tars mark directories by the trailing slash only
         if header.isdir():
             header.name = header.name.rstrip("/") or header.name
         if header.type in WITHOUT_DATA:
