@@ -88,13 +88,13 @@ def _run_backup(options, check_mode, hostname, now):
                                   for name in leftovers] + result["warnings"]
             previous = target.previous_archive(plan.fingerprint) if options.get("skip_unchanged", True) else None
             if previous:
-                result.update(_describe_existing(previous), changed=False, skipped=True)
+                result.update(_describe_existing(previous), changed=False, reused=True)
                 return result
             if check_mode:
-                result.update(changed=True, skipped=False, archive=target.path(),
+                result.update(changed=True, reused=False, archive=target.path(),
                               estimated_size=plan.estimated_size())
                 return result
-            result.update(_write(plan, target, options), changed=True, skipped=False)
+            result.update(_write(plan, target, options), changed=True, reused=False)
             return result
 
 

@@ -74,7 +74,7 @@ options:
     description:
       - When the newest archive of this label in O(dest) (or the O(dest) file itself) was made from exactly the
         data the instance holds now (same database content, same media file names, sizes and times), write
-        nothing and return that archive with C(changed=false) and C(skipped=true).
+        nothing and return that archive with C(changed=false) and C(reused=true).
     type: bool
     default: true
   strict:
@@ -173,13 +173,14 @@ estimated_size:
   description: Rough size in bytes the archive would have.
   returned: in check mode, when an archive would be written
   type: int
-skipped:
+reused:
   description:
-    - True when no archive was written because the newest one already holds the instance's data
-      (O(skip_unchanged)); RV(archive) then names that archive, and C(changed) is false.
-    - Ansible reports such a task as skipped, and drops this key when it is false.
-  returned: when no archive was written because nothing changed
+    - V(true) when no archive was written because the newest one already holds the instance's data
+      (O(skip_unchanged)); RV(archive) then names that archive, and C(changed) is false, so the task shows as ok.
+    - V(false) when an archive was written (or, in check mode, would be).
+  returned: success
   type: bool
+  sample: false
 papermerge_version:
   description: The instance's Papermerge version, as recorded in the archive.
   returned: success

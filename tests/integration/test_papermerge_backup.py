@@ -83,7 +83,7 @@ def dest(tmp_path):
 def test_archive_holds_media_tree_and_database(seeded_instance, dest):
     result = backup(seeded_instance, str(dest) + '/')
     assert not result['failed'], result['msg']
-    assert result['changed'] and not result.get('skipped')
+    assert result['changed'] and result['reused'] is False and 'skipped' not in result
     archive = result['archive']
     assert os.path.dirname(archive) == str(dest)
     assert os.path.basename(archive).startswith('papermerge-test-') and archive.endswith('-2.1.5.tar.gz')
@@ -179,9 +179,9 @@ def test_check_mode_then_backup_then_skip_then_change(make_instance, dest):
     assert listing(dest) == []  # not even the lock file
 
     first = backup(instance, dest)
-    assert first['changed'] and not first.get('skipped')
+    assert first['changed'] and first['reused'] is False and 'skipped' not in first
     second = backup(instance, dest)
-    assert not second['changed'] and second['skipped']
+    assert not second['changed'] and second['reused'] and 'skipped' not in second
     assert (second['archive'], second['sha256']) == (first['archive'], first['sha256'])
     assert backup(instance, dest, check=True)['changed'] is False
 
@@ -316,7 +316,7 @@ def test_explicit_file_destination_and_its_skip(seeded_sqlite, dest):
     first = backup(seeded_sqlite, path)
     assert first['changed'] and first['archive'] == str(path)
     second = backup(seeded_sqlite, path)
-    assert second['skipped'] and not second['changed']
+    assert second['reused'] and not second['changed'] and 'skipped' not in second
     shutil.copy(str(path), str(dest / 'copy'))  # the archive is a regular, readable tar.gz
     assert read_archive(str(dest / 'copy'))[0][0].name == 'backup.json'
 
