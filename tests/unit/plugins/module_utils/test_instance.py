@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from ansible_collections.papermerge.backup.plugins.module_utils import instance as instance_module
+from ansible_collections.papermerge.backup.plugins.module_utils import papermerge_version
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import (
-    instance_argument_spec, resolve_instance)
+    instance_argument_spec, instance_from_params, plain_environment_values, resolve_instance)
 
 
 @pytest.fixture
@@ -186,22 +186,22 @@ def _fake_venv(venv, version):
 
 @pytest.mark.parametrize('where', ['project/venv', 'project/.env', '.venv'])
 def test_papermerge_version_from_a_venv_in_or_beside_the_project(tmp_path, monkeypatch, where):
-    monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
     project = tmp_path / 'project'
     project.mkdir()
     _fake_venv(tmp_path / where, '2.1.5')
-    assert instance_module.find_papermerge_version(str(project)) == '2.1.5'
+    assert papermerge_version.find_papermerge_version(str(project)) == '2.1.5'
 
 
 def test_papermerge_version_of_the_running_python_comes_first(tmp_path, monkeypatch):
-    monkeypatch.setattr(instance_module, '_installed_version', lambda: '2.1.4')
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: '2.1.4')
     _fake_venv(tmp_path / 'venv', '2.1.5')
-    assert instance_module.find_papermerge_version(str(tmp_path)) == '2.1.4'
+    assert papermerge_version.find_papermerge_version(str(tmp_path)) == '2.1.4'
 
 
 def test_papermerge_version_not_found_is_none(tmp_path, monkeypatch):
-    monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
-    assert instance_module.find_papermerge_version(str(tmp_path / 'project')) is None
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    assert papermerge_version.find_papermerge_version(str(tmp_path / 'project')) is None
 
 
 def test_plain_environment_values_leave_secrets_masked():
@@ -210,5 +210,18 @@ def test_plain_environment_values_leave_secrets_masked():
                                'PAPERMERGE__DATABASE__HOST': 'sk', 'PAPERMERGE__MAIN__MEDIA_ROOT': ''},
                   database=dict(password='papermerge'))
     # 'papermerge' is also the password and 'sk' also the secret key: those stay masked whatever names them.
-    assert instance_module.plain_environment_values(params) == {'5432'}
-    assert instance_module.plain_environment_values(dict(environment=None, database=None)) == set()
+    assert plain_environment_values(params) == {'5432'}
+    assert plain_environment_values(dict(environment=None, database=None)) == set()
+
+
+def test_instance_and_version_from_the_shared_options(project, monkeypatch):
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    params = dict(project_dir=str(project), config_file=None, media_root=None,
+                  environment={'PAPERMERGE__DATABASE__TYPE': 'postgres', 'PAPERMERGE__DATABASE__USER': 'alice'},
+                  database=dict(password='pw', port=None))
+    instance, version = instance_from_params(params)
+    assert instance.database['user'] == 'alice' and instance.database['password'] == 'pw'
+    assert version is None  # no Papermerge here: a restore skips its version check, a backup refuses
+    _fake_venv(project / 'venv', '2.1.5')
+    assert instance_from_params(params)[1] == '2.1.5'
+    assert instance_from_params(dict(params, papermerge_version='2.1.9'))[1] == '2.1.9'  # the option wins
