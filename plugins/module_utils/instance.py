@@ -18,6 +18,10 @@ SQLite file db.sqlite3 in [database] dir (default <project>) unless [database] t
 Module options sit on top: `environment` (the variables the app runs with) over the module's own process
 environment, and the `media_root` / `database` overrides over everything.  instance_from_params() is how both
 papermerge_backup and papermerge_restore set up the instance from those options.
+
+`environment` is not secret (Ansible logs it and returns it as given, like any option that is not no_log), so
+it takes no secret-named variable: the database password comes as `database.password` (no_log), from the
+configuration file, or from the module's own process environment (a container's, for example).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,8 +52,8 @@ def instance_argument_spec():
     return dict(
         project_dir=dict(type="path", required=True),
         config_file=dict(type="path"),
-        # no_log: these variables usually carry PAPERMERGE__DATABASE__PASSWORD and PAPERMERGE__MAIN__SECRET_KEY
-        environment=dict(type="dict", default={}, no_log=True),
+        # Not secret: secret-named variables are refused (check_environment), the password has database.password.
+        environment=dict(type="dict", default={}, no_log=False),
         media_root=dict(type="path"),
         database=dict(
             type="dict",
@@ -72,6 +76,7 @@ def instance_from_params(params):
     The version is the module's papermerge_version option when it has one and it is set, else the one found
     on the host (papermerge_version.find_papermerge_version).
     """
+    check_environment(params.get("environment"))
     instance = resolve_instance(params["project_dir"], config_file=params.get("config_file"),
                                 environment=params.get("environment"), media_root=params.get("media_root"),
                                 database=params.get("database"))
@@ -79,22 +84,16 @@ def instance_from_params(params):
     return instance, str(version) if version else None
 
 
-def plain_environment_values(params):
-    """Values of the `environment` option that Ansible need not mask in results.
-
-    `environment` is no_log, so Ansible keeps it out of logs; but it also replaces every occurrence of each of
-    its values in the result, substrings included: PAPERMERGE__DATABASE__USER=papermerge would turn the archive
-    path /var/backups/papermerge/papermerge-... into /var/backups/********/********-..., and a port of 5 would
-    garble every checksum. Only values of variables named as secrets (and the database password) stay masked;
-    modules remove the others from module.no_log_values.
-    """
-    environment = params.get("environment") or {}
-    secrets = set(str(value) for key, value in environment.items() if _secret_name(key))
-    password = (params.get("database") or {}).get("password")
-    if password:
-        secrets.add(str(password))
-    plain = set(str(value) for key, value in environment.items() if value not in (None, "") and not _secret_name(key))
-    return plain - secrets
+def check_environment(environment):
+    """Refuse secret-named variables in the environment option, naming them (never their values)."""
+    secrets = sorted(str(name) for name in (environment or {}) if _secret_name(name))
+    if secrets:
+        raise PapermergeBackupError(
+            "the environment option holds %s, named like a secret: that option is not secret (Ansible logs it and "
+            "returns it as given), so it takes only the instance's other PAPERMERGE__* variables. Pass the database "
+            "password as database.password, which is never logged or returned; the modules need no other secret "
+            "(they do not read PAPERMERGE__MAIN__SECRET_KEY: leave it out)" % ", ".join(secrets),
+            secret_variables=secrets)
 
 
 def _secret_name(name):

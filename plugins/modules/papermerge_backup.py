@@ -215,7 +215,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec, plain_environment_values
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 
 
 def argument_spec():
@@ -237,7 +237,6 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module.no_log_values.difference_update(plain_environment_values(module.params))
     if not 0 <= module.params["compression_level"] <= 9:
         module.fail_json(msg="compression_level must be between 0 and 9, got %d" % module.params["compression_level"])
     if module.params["threads"] is not None and module.params["threads"] < 1:

@@ -193,7 +193,7 @@ archive_sha256:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec, plain_environment_values
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.restore import run_restore
 
 
@@ -209,7 +209,6 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module.no_log_values.difference_update(plain_environment_values(module.params))
     try:
         result = run_restore(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
