@@ -100,14 +100,21 @@ options:
         or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
         Set it only when neither holds Papermerge.
     type: str
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Reads the database and the media root and reports RV(counts), whether an archive would be written
+        (RV(reused)) and RV(estimated_size); writes nothing, not even the lock file.
+  diff_mode:
+    support: none
+    description: An archive has no useful diff; RV(counts) and RV(reused) say what a run writes.
 notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver and the TOML parser the module needs, and tells the Papermerge version.
   - Only the instance's database and media root are read; nothing of the instance is written.
   - Things archived differently than one may expect (media entries that are not regular files, users or
     folders that cannot have an entry in the per-user folder tree) are reported as warnings.
-  - Check mode reads the database and the media root, reports counts, whether an archive would be written, and
-    an estimated size, and writes nothing.
   - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
     folders, versions and pages; M(papermerge.backup.papermerge_restore) restores them from the same archive.
 seealso:
