@@ -26,21 +26,33 @@ def parse_datetime(value):
 
     Fractions beyond microseconds are cut off; ValueError says when value is not such a date-time.
     """
-    if value is None or value == "":
+    parsed = _as_datetime(value)
+    if parsed is None:
         return None
-    if isinstance(value, datetime.datetime):
-        parsed = value
-    else:
-        parsed = _parse_text(str(value).strip())
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
-def _parse_text(text):
-    match = _ISO.match(text)
+def utc_iso(value):
+    """ISO 8601 in UTC with 'Z', as Django REST framework renders with TIME_ZONE UTC; None stays None."""
+    parsed = _as_datetime(value)
+    if parsed is None:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat() + "Z"
+
+
+def _as_datetime(value):
+    """value as a datetime, naive (UTC) or aware as written; None for None or ""."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.datetime):
+        return value
+    match = _ISO.match(str(value).strip())
     if not match:
-        raise ValueError("%r is not an ISO 8601 date and time" % text)
+        raise ValueError("%r is not an ISO 8601 date and time" % (value,))
     fields = [int(part) for part in match.groups()[:6]]
     micro = int((match.group(7) or "0")[:6].ljust(6, "0"))
     parsed = datetime.datetime(*fields, microsecond=micro)  # ValueError for a 13th month and the like
@@ -50,11 +62,3 @@ def _parse_text(text):
         offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
         parsed = parsed.replace(tzinfo=datetime.timezone(-offset if zone[0] == "-" else offset))
     return parsed
-
-
-def utc_iso(value):
-    """ISO 8601 in UTC with 'Z', as Django REST framework renders with TIME_ZONE UTC; None stays None."""
-    parsed = parse_datetime(value)
-    if parsed is None:
-        return None
-    return parsed.replace(tzinfo=None).isoformat() + "Z"
