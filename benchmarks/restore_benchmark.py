@@ -6,7 +6,7 @@ Uses the instances backup_benchmark.py builds (and caches):
   text: 10,000 documents with small PDFs and OCR text sidecars.
 For each, it makes our archive (papermerge_backup's logic) and, for `manage`, Papermerge's own archive, then
 restores each into a fresh migrated SQLite instance, taking turns, --runs times:
-  ours    the collection's restore logic (module_utils.restore.restore) in the Papermerge venv's Python,
+  ours    the collection's restore logic (module_utils.restore.run_restore) in the Papermerge venv's Python,
   manage  Papermerge's own `manage.py restore` of its own archive,
 and prints wall time and peak RSS side by side with the targets of issue 4 (ours at least 10x faster than
 manage.py restore on pdfs; peak RSS under 100 MB on text).  Instance creation and migration are not timed.
@@ -47,10 +47,8 @@ TARGETS = {
 
 OURS_RESTORE = r"""
 import json, sys
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import resolve_instance
-from ansible_collections.papermerge.backup.plugins.module_utils.restore import installed_papermerge_version, restore
-instance = resolve_instance(sys.argv[1])
-result = restore(instance, sys.argv[2], instance_version=installed_papermerge_version(instance))
+from ansible_collections.papermerge.backup.plugins.module_utils.restore import run_restore
+result = run_restore(dict(project_dir=sys.argv[1], src=sys.argv[2]))
 print(json.dumps(result['counts']))
 """
 

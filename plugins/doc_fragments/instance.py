@@ -33,10 +33,14 @@ options:
         or container definition), for example C(PAPERMERGE__DATABASE__TYPE=postgres).
       - As in Papermerge, a non-empty C(PAPERMERGE__<SECTION>__<KEY>) variable wins over the same key in the
         file. These values are layered over the C(PAPERMERGE__*) variables of the module's own environment.
-      - Treated as secret (they usually hold the database password and the secret key), so their values are not
-        logged. In results, the values of variables whose names contain C(PASSWORD), C(PASSWD), C(SECRET),
-        C(TOKEN), C(KEY) or C(CREDENTIAL) are masked wherever they appear; the others are shown, so that a value
-        such as a database user C(papermerge) does not mask the archive path or checksums that contain it.
+      - Not secret. Like any option that is not C(no_log), it is logged and returned as given, so a variable
+        whose name contains C(PASSWORD), C(PASSWD), C(SECRET), C(TOKEN), C(KEY) or C(CREDENTIAL) is refused.
+        Give the database password as O(database.password) (never logged or returned) instead of
+        C(PAPERMERGE__DATABASE__PASSWORD); leave C(PAPERMERGE__MAIN__SECRET_KEY) and other secrets out, the
+        modules do not read them.
+      - The C(PAPERMERGE__*) variables of the module's own process environment (in a container, those the
+        container was started with) are read as well, the password among them; the module never logs or returns
+        them.
     type: dict
     default: {}
   media_root:

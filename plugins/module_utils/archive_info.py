@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Describe and verify an archive without an instance (on the host or on the controller).
 
 The archive is always read to its end, so the gzip stream is checked whole (CRC and length of every gzip
@@ -18,8 +20,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.papermerge.backup.plugins.module_utils import archive_reader
-from ansible_collections.papermerge.backup.plugins.module_utils import backup_json
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
@@ -33,29 +34,13 @@ def archive_info(path, verify=False):
         raise PapermergeBackupError("archive %s does not exist (or is not a file)" % path, archive=path)
     spool_dir = tempfile.mkdtemp(prefix=".papermerge-archive-info-")
     try:
-        contents = archive_reader.read_archive(path, stage_dir=None, spool_dir=spool_dir, hash_files=verify)
-        contents.checksum_file = archive_reader.check_checksum_file(path, contents.sha256)
-        if contents.backup_json is None:
-            raise PapermergeBackupError(
-                "archive %s has no backup.json member: it is not a Papermerge backup, or it is incomplete" % path,
-                archive=path, member="backup.json")
-        backup = backup_json.load(contents.backup_json)
-        archive_reader.check_user_folders(contents, [user["username"] for user in backup.users])
-        checksums = archive_reader.verify_manifest(contents) if verify else False
-        missing = archive_reader.missing_version_files(contents, backup)
-        if verify and missing and contents.manifest is None:
-            # Papermerge's own backup cannot write an archive without every version file (it reads each one),
-            # so a gap means damage; our backup lists files it could not find in its manifest instead.
-            raise PapermergeBackupError(
-                "archive member %s, named in backup.json, is missing from the archive (%d missing in all): the "
-                "archive is incomplete" % (missing[0], len(missing)), member=missing[0], missing_files=missing[:20])
-        return _result(path, contents, backup, verify, checksums, missing)
+        return _result(path, open_archive(path, spool_dir=spool_dir, verify=verify), verify)
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
 
 
-def _result(path, contents, backup, verify, checksums, missing):
-    manifest = contents.manifest
+def _result(path, archive, verify):
+    contents, backup, manifest = archive.contents, archive.backup, archive.contents.manifest
     counts = backup.counts()
     counts["files"] = len(contents.files)
     counts["bytes"] = sum(member.size for member in contents.files.values())
@@ -65,24 +50,24 @@ def _result(path, contents, backup, verify, checksums, missing):
         checked = "the gzip stream and backup.json's consistency with the files were" if verify else "the gzip stream was"
         notes.append("the archive has no manifest (made by Papermerge's own `manage.py backup`): checksums of its "
                      "members were not available; %s checked" % checked)
-    if missing:
-        notes.append("%d document version file(s) named in backup.json are not in the archive" % len(missing))
+    if archive.missing:
+        notes.append("%d document version file(s) named in backup.json are not in the archive" % len(archive.missing))
     return dict(
         changed=False,
         path=path,
         size=contents.size,
         sha256=contents.sha256,
-        checksum_file_verified=contents.checksum_file,
+        checksum_file_verified=archive.checksum_file,
         format="papermerge.backup" if manifest is not None else "papermerge",
-        papermerge_version=(manifest or {}).get("papermerge_version") or backup.version,
-        created=(manifest or {}).get("created") or backup.created,
+        papermerge_version=archive.papermerge_version,
+        created=archive.created,
         counts=counts,
         manifest=_summary(manifest),
         verified=bool(verify),
-        checksums_verified=bool(checksums),
+        checksums_verified=bool(archive.verified),
         backup_json_first=contents.backup_json_first,
         usernames=[user["username"] for user in backup.users],
-        missing_files=missing,
+        missing_files=archive.missing,
         notes=notes,
     )
 

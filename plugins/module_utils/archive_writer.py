@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Write a tar stream as a multi-member gzip file, compressed on every core.
 
 Why: deflate runs ~30-80 MB/s per core and gains nothing on PDFs and JPEGs, while storing runs at memory

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Dump a Papermerge 2.1 database into backup.json, streaming, in the shape Papermerge 2.1.5's restore reads.
 
 The shape is that of papermerge.core.backup_restore (its DRF serializers), checked against the output of
@@ -36,13 +38,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import json
-import re
 
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MEDIA_FOLDERS
 from ansible_collections.papermerge.backup.plugins.module_utils.database import normalize_uuid
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.timestamps import utc_iso
 
-RESERVED_TOP_LEVEL = ("docs", "sidecars", "backup.json")
+RESERVED_TOP_LEVEL = MEDIA_FOLDERS + (BACKUP_JSON,)
 
 USER_COLUMNS = ("password", "last_login", "is_superuser", "username", "first_name", "last_name", "email",
                 "is_staff", "is_active", "date_joined", "created_at", "updated_at")
@@ -144,12 +147,12 @@ def _dump_user(db, sink, user, result):
     result.counts["tags"] += len(entry["tags"])
     head = _json(entry)
     sink.write(head[:-1] + b', "nodes": [')
-    tree_ok = _tree_allowed(user["username"], result)
+    tree_ok = tree_allowed(user["username"], result)
     for index, node in enumerate(_nodes(db, param, user_id, result)):
         sink.write(b"\n" if index == 0 else b",\n")
         sink.write(_json(node))
         if tree_ok:
-            _add_to_tree(user["username"], node, result)
+            add_to_tree(user["username"], node, result)
     sink.write(b"\n]}")
 
 
@@ -188,9 +191,9 @@ def _user_tags(db, param):
 
 
 def _nodes(db, param, user_id, result):
-    versions = _Merge(db.iter_rows(VERSIONS_SQL, (param,)), "document_id")
-    pages = _Merge(db.iter_rows(PAGES_SQL, (param,)), "document_id")
-    tags = _Merge(db.iter_rows(NODE_TAGS_SQL, (param,)), "object_id")
+    versions = OrderedRows(db.iter_rows(VERSIONS_SQL, (param,)), "document_id")
+    pages = OrderedRows(db.iter_rows(PAGES_SQL, (param,)), "document_id")
+    tags = OrderedRows(db.iter_rows(NODE_TAGS_SQL, (param,)), "object_id")
     for row in db.iter_rows(NODES_SQL, (param,)):
         node_id = normalize_uuid(row["id"])
         node_tags = [_node_tag(t) for t in tags.take(node_id)]
@@ -245,7 +248,8 @@ def _node_tag(row):
                 pinned=bool(row["pinned"]), name=row["name"])
 
 
-def _tree_allowed(username, result):
+def tree_allowed(username, result):
+    """Whether the user gets a folder tree in the archive; a warning in result when not."""
     # The per-user folders sit next to docs/ and sidecars/ at the archive's top: a user named like one of
     # them (or '.', '..') would mix into the media or escape; such a user gets no folder (the data is kept).
     if username in RESERVED_TOP_LEVEL or username in (".", "..", "") or "/" in username:
@@ -255,7 +259,9 @@ def _tree_allowed(username, result):
     return True
 
 
-def _add_to_tree(username, node, result):
+def add_to_tree(username, node, result):
+    """Add the node's entry to result.tree: a directory per folder, a relative symlink per document to the file of
+    its latest version (none for a document without versions, a warning for a path with '.' or '..')."""
     parts = [part for part in node["breadcrumb"].split("/") if part]
     if any(part in (".", "..") for part in parts):
         result.warnings.append("node %r of user %r gets no entry in the folder tree: its path has a '.' or '..' "
@@ -274,7 +280,7 @@ def _add_to_tree(username, node, result):
     result.latest_files[name] = latest["file_path"]
 
 
-class _Merge:
+class OrderedRows:
     """Rows from a cursor ordered by key; take(k) returns the rows with key k (skipping orphans before it)."""
 
     def __init__(self, rows, key):
@@ -306,33 +312,8 @@ def _value(column, value):
 
 
 def _datetime(value):
-    """ISO 8601 in UTC with 'Z' (as DRF renders with TIME_ZONE UTC); SQLite gives naive UTC text."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime.datetime):
-        value = _parse_datetime(str(value))
-    if value.tzinfo is not None:
-        value = value.astimezone(_UTC).replace(tzinfo=None)
-    return value.isoformat() + "Z"
-
-
-_DATETIME_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)?$")
-
-
-def _parse_datetime(text):
-    match = _DATETIME_RE.match(text.strip())
-    if not match:
-        raise ValueError("unexpected date/time value %r in the database" % text)
-    parts = [int(p) for p in match.groups()[:6]]
-    micro = int((match.group(7) or "0").ljust(6, "0"))
-    value = datetime.datetime(*parts, microsecond=micro)
-    zone = match.group(8)
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        value = value.replace(tzinfo=datetime.timezone(sign * offset))
-    return value
-
-
-_UTC = datetime.timezone.utc
+    try:
+        return utc_iso(value)
+    except ValueError:
+        raise PapermergeBackupError("unexpected date/time value %r in the database: is it a Papermerge 2.1 "
+                                    "database?" % (value,))

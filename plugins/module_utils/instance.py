@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Find a Papermerge 2.1 instance's media root and database the way Papermerge itself does.
 
 Papermerge 2.1 reads its settings through configula 0.5.4:
@@ -14,18 +16,22 @@ when media_root is unset), default <project>/media, and DATABASES = configula.ge
 SQLite file db.sqlite3 in [database] dir (default <project>) unless [database] type names PostgreSQL or MySQL.
 
 Module options sit on top: `environment` (the variables the app runs with) over the module's own process
-environment, and the `media_root` / `database` overrides over everything.
+environment, and the `media_root` / `database` overrides over everything.  instance_from_params() is how both
+papermerge_backup and papermerge_restore set up the instance from those options.
+
+`environment` is not secret (Ansible logs it and returns it as given, like any option that is not no_log), so
+it takes no secret-named variable: the database password comes as `database.password` (no_log), from the
+configuration file, or from the module's own process environment (a container's, for example).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import glob
-import io
 import os
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.papermerge_version import find_papermerge_version
 
 DEFAULT_LOCATIONS = (
     "/etc/papermerge/papermerge.toml",
@@ -46,8 +52,8 @@ def instance_argument_spec():
     return dict(
         project_dir=dict(type="path", required=True),
         config_file=dict(type="path"),
-        # no_log: these variables usually carry PAPERMERGE__DATABASE__PASSWORD and PAPERMERGE__MAIN__SECRET_KEY
-        environment=dict(type="dict", default={}, no_log=True),
+        # Not secret: secret-named variables are refused (check_environment), the password has database.password.
+        environment=dict(type="dict", default={}, no_log=False),
         media_root=dict(type="path"),
         database=dict(
             type="dict",
@@ -64,22 +70,30 @@ def instance_argument_spec():
     )
 
 
-def plain_environment_values(params):
-    """Values of the `environment` option that Ansible need not mask in results.
+def instance_from_params(params):
+    """(Instance, its Papermerge version or None) from the shared instance options of a module's params.
 
-    `environment` is no_log, so Ansible keeps it out of logs; but it also replaces every occurrence of each of
-    its values in the result, substrings included: PAPERMERGE__DATABASE__USER=papermerge would turn the archive
-    path /var/backups/papermerge/papermerge-... into /var/backups/********/********-..., and a port of 5 would
-    garble every checksum. Only values of variables named as secrets (and the database password) stay masked;
-    modules remove the others from module.no_log_values.
+    The version is the module's papermerge_version option when it has one and it is set, else the one found
+    on the host (papermerge_version.find_papermerge_version).
     """
-    environment = params.get("environment") or {}
-    secrets = set(str(value) for key, value in environment.items() if _secret_name(key))
-    password = (params.get("database") or {}).get("password")
-    if password:
-        secrets.add(str(password))
-    plain = set(str(value) for key, value in environment.items() if value not in (None, "") and not _secret_name(key))
-    return plain - secrets
+    check_environment(params.get("environment"))
+    instance = resolve_instance(params["project_dir"], config_file=params.get("config_file"),
+                                environment=params.get("environment"), media_root=params.get("media_root"),
+                                database=params.get("database"))
+    version = params.get("papermerge_version") or find_papermerge_version(instance.project_dir)
+    return instance, str(version) if version else None
+
+
+def check_environment(environment):
+    """Refuse secret-named variables in the environment option, naming them (never their values)."""
+    secrets = sorted(str(name) for name in (environment or {}) if _secret_name(name))
+    if secrets:
+        raise PapermergeBackupError(
+            "the environment option holds %s, named like a secret: that option is not secret (Ansible logs it and "
+            "returns it as given), so it takes only the instance's other PAPERMERGE__* variables. Pass the database "
+            "password as database.password, which is never logged or returned; the modules need no other secret "
+            "(they do not read PAPERMERGE__MAIN__SECRET_KEY: leave it out)" % ", ".join(secrets),
+            secret_variables=secrets)
 
 
 def _secret_name(name):
@@ -289,50 +303,3 @@ def _describe_sources(path, settings, media_override):
     if media_override:
         sources.append("option media_root")
     return sources
-
-
-def find_papermerge_version(project_dir):
-    """The instance's papermerge-core version, or None when it cannot be found.
-
-    Looked for in the distribution installed in the Python running the module (the usual case:
-    ansible_python_interpreter is the Papermerge virtualenv, which has the database driver), then in a
-    virtualenv inside the project directory (venv, .venv, env, .env) or beside it (venv, .venv).
-    Papermerge itself is never imported: its package __init__ runs git, and Django would need settings.
-    """
-    found = _installed_version()
-    if found:
-        return found
-    parent = os.path.dirname(project_dir)
-    venvs = [os.path.join(project_dir, name) for name in ("venv", ".venv", "env", ".env")]
-    venvs += [os.path.join(parent, name) for name in ("venv", ".venv")]
-    for venv in venvs:
-        found = _venv_version(venv)
-        if found:
-            return found
-    return None
-
-
-def _installed_version():
-    try:
-        from importlib import metadata
-    except ImportError:  # Python < 3.8
-        return None
-    try:
-        return metadata.version("papermerge-core")
-    except Exception:  # PackageNotFoundError, or broken metadata
-        return None
-
-
-def _venv_version(venv):
-    pattern = os.path.join(venv, "lib", "python*", "site-packages", "papermerge_core-*.dist-info", "METADATA")
-    for path in sorted(glob.glob(pattern)):
-        try:
-            with io.open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    if line.startswith("Version:"):
-                        return line.split(":", 1)[1].strip()
-                    if not line.strip():
-                        break  # the headers end at the first empty line
-        except (IOError, OSError):
-            continue
-    return None

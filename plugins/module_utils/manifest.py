@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The manifest member papermerge_backup adds to its archives, so an archive can be verified on its own.
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
+"""The manifest member papermerge_backup adds to its archives, so an archive can be verified on its own:
+written by ManifestWriter, read by read_summary() and verify_manifest().
 
 It is the LAST member of the archive (the checksums are known only once every file has been written) and
 is named MANIFEST_NAME. Shape (format_version 1)::
@@ -23,28 +26,36 @@ is named MANIFEST_NAME. Shape (format_version 1)::
 
 members lists every regular-file member (backup.json included, the manifest itself excluded).
 Archives made by Papermerge's own `manage.py backup` have no manifest.
+
+The member list names every file of the archive: it is written entry by entry and read as a stream, never
+held in memory whole.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
+import io
 import json
 
-MANIFEST_NAME = "papermerge-backup-manifest.json"
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.json_stream import Scanner
+from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import normalize_member_name
+
 FORMAT = "papermerge.backup"
 FORMAT_VERSION = 1
 # Keep equal to galaxy.yml's version (tests/unit checks it): modules cannot read galaxy.yml on the host.
 COLLECTION_VERSION = "0.1.0"
 REQUIRED_KEYS = ("format_version", "papermerge_version", "created", "engine", "counts", "members")
-CHUNK_SIZE = 1024 * 1024
+MAX_SIZE = 256 * 1024 * 1024
+MISSING_LISTED = 20
 
 
 class ManifestWriter:
     """Writes the manifest (the shape above) to a binary stream entry by entry, so that memory stays flat
     however many members the archive has: header fields, then add_member() for every file member, then
-    add_symlink() for every symlink, then finish().  archive_reader reads and checks it."""
+    add_symlink() for every symlink, then finish()."""
 
     def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None):
         self.stream = stream
@@ -83,14 +94,110 @@ class ManifestWriter:
         self.stream.write(b"\n}}\n")
 
 
-def digest_stream(stream, chunk_size=CHUNK_SIZE):
-    """(size, sha256 hex) of a binary stream, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    while True:
-        chunk = stream.read(chunk_size)
-        if not chunk:
-            break
-        size += len(chunk)
-        digest.update(chunk)
-    return size, digest.hexdigest()
+def read_summary(path):
+    """The manifest spooled at path without its member and symlink lists, which are counted instead.
+
+    Refuses a manifest of the wrong shape or of a newer format version.
+    """
+    summary = {}
+    try:
+        for key, entries in _sections(path, summary):
+            if entries is None:
+                continue
+            count = 0
+            for _name, entry in entries:
+                if key == "members" and not (isinstance(entry, dict) and "size" in entry and "sha256" in entry):
+                    raise ValueError("malformed entry in 'members'")
+                count += 1
+            summary["member_count" if key == "members" else "symlink_count"] = count
+    except ValueError as error:
+        raise _bad_manifest("it cannot be read: %s" % error)
+    _check_summary(summary)
+    return summary
+
+
+def _sections(path, summary=None):
+    """Yield (key, None) after storing plain top-level keys in summary, (key, iterator of (name, value))
+    for 'members' and 'symlinks'."""
+    with io.open(path, "r", encoding="utf-8") as handle:
+        scanner = Scanner(handle)
+        if scanner.peek() != "{":
+            raise ValueError("the manifest is not a JSON object")
+        for key in scanner.object_keys():
+            if key in ("members", "symlinks"):
+                if scanner.peek() != "{":
+                    raise ValueError("%r is not an object" % key)
+                entries = ((name, scanner.value()) for name in scanner.object_keys())
+                yield key, entries
+                for _entry in entries:  # whatever the caller left unread
+                    pass
+            else:
+                value = scanner.value()
+                if summary is not None:
+                    summary[key] = value
+                yield key, None
+        scanner.expect_end()
+
+
+def _check_summary(summary):
+    missing = [key for key in REQUIRED_KEYS if key not in summary and key != "members"]
+    if "member_count" not in summary:
+        missing.append("members")
+    if missing:
+        raise _bad_manifest("it lacks %s" % ", ".join(missing))
+    version = summary["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise PapermergeBackupError(
+            "the archive's manifest has format version %r, this collection (%s) reads up to %d: use a newer "
+            "papermerge.backup collection" % (version, COLLECTION_VERSION, FORMAT_VERSION))
+
+
+def _bad_manifest(reason):
+    return PapermergeBackupError("the archive's manifest %s is unusable: %s. The archive is damaged; use another "
+                                 "copy" % (MANIFEST_NAME, reason), member=MANIFEST_NAME)
+
+
+def verify_manifest(contents):
+    """Check every file member (and backup.json) against the manifest, naming the first that fails.
+
+    Returns False when the archive has no manifest (Papermerge's own archives), True when all matched.
+    """
+    if contents.manifest_path is None:
+        return False
+    missing = []
+    try:
+        for key, entries in _sections(contents.manifest_path):
+            if key == "members":
+                for raw_name, entry in entries:
+                    _verify_entry(contents, raw_name, entry, missing)
+    except ValueError as error:
+        raise _bad_manifest("it cannot be read: %s" % error)
+    if missing:
+        raise PapermergeBackupError(
+            "archive member %s is listed in the manifest but missing from the archive (%d missing in all): "
+            "the archive is incomplete; use another copy" % (missing[0], len(missing)),
+            member=missing[0], missing_members=missing[:MISSING_LISTED])
+    unlisted = sorted(name for name, member in contents.files.items() if not member.verified)
+    if unlisted:
+        raise PapermergeBackupError("archive member %s is not listed in the manifest (%d in all): the archive "
+                                    "was altered" % (unlisted[0], len(unlisted)), member=unlisted[0])
+    return True
+
+
+def _verify_entry(contents, raw_name, entry, missing):
+    name = normalize_member_name(raw_name)
+    if name == BACKUP_JSON:
+        found = (contents.backup_json_size, contents.backup_json_sha256) if contents.backup_json else None
+    else:
+        member = contents.files.get(name)
+        found = (member.size, member.sha256) if member is not None else None
+        if member is not None:
+            member.verified = True
+    if found is None:
+        missing.append(name)
+        return
+    if found != (entry.get("size"), entry.get("sha256")):
+        raise PapermergeBackupError(
+            "archive member %s does not match the manifest (size %s, expected %s; sha256 %s, expected %s): the "
+            "archive is corrupted; use another copy" % (name, found[0], entry.get("size"), found[1],
+                                                        entry.get("sha256")), member=name)

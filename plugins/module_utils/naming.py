@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Archive file names: make them, check labels, and read label, time and version back.
 
 Generated names look like ``papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz``, for example

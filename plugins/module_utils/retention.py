@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Retention: which archives a policy keeps, and pruning a directory of archives by it.
 
 The policy follows restic's ``forget``:
@@ -42,6 +44,7 @@ import stat
 from collections import namedtuple
 from datetime import timedelta, timezone
 
+from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import checksum_path
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import compile_pattern, format_time, parse_archive_name
 
@@ -222,8 +225,6 @@ def _apply_periods(newest_first, count, name, period_of, reasons):
 
 # Pruning a directory: the only part that touches the file system.
 
-CHECKSUM_SUFFIX = '.sha256'
-
 
 def prune_directory(path, policy, now, pattern=None, label=None, check_mode=False):
     """Apply policy to the archives in path; remove the unselected ones and their checksum files unless check_mode.
@@ -277,7 +278,7 @@ def _describe_kept(path, decision):
 def _describe_removal(path, decision):
     candidate = decision.candidate
     archive = os.path.join(path, candidate.name)
-    checksum = archive + CHECKSUM_SUFFIX
+    checksum = checksum_path(archive)
     return dict(path=archive, label=candidate.label, time=format_time(candidate.time),
                 reason=decision.reasons[0], checksum=checksum if _is_regular_file(checksum) else None)
 

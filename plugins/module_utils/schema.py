@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """The database schema this collection knows: papermerge-core 2.1.5 and the Django apps whose tables it reads.
 
 The collection reads and writes Papermerge's tables directly, so it must refuse a schema it does not know:

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: papermerge.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Read a tar stream member by member: the headers a backup archive can hold, checked, and nothing else.
 
 The restore reads an archive in one pass (archive_reader).  Python's tarfile in stream mode spends about 70 us on

@@ -100,14 +100,21 @@ options:
         or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
         Set it only when neither holds Papermerge.
     type: str
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Reads the database and the media root and reports RV(counts), whether an archive would be written
+        (RV(reused)) and RV(estimated_size); writes nothing, not even the lock file.
+  diff_mode:
+    support: none
+    description: An archive has no useful diff; RV(counts) and RV(reused) say what a run writes.
 notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver and the TOML parser the module needs, and tells the Papermerge version.
   - Only the instance's database and media root are read; nothing of the instance is written.
   - Things archived differently than one may expect (media entries that are not regular files, users or
     folders that cannot have an entry in the per-user folder tree) are reported as warnings.
-  - Check mode reads the database and the media root, reports counts, whether an archive would be written, and
-    an estimated size, and writes nothing.
   - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
     folders, versions and pages; M(papermerge.backup.papermerge_restore) restores them from the same archive.
 seealso:
@@ -215,7 +222,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec, plain_environment_values
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 
 
 def argument_spec():
@@ -237,7 +244,6 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module.no_log_values.difference_update(plain_environment_values(module.params))
     if not 0 <= module.params["compression_level"] <= 9:
         module.fail_json(msg="compression_level must be between 0 and 9, got %d" % module.params["compression_level"])
     if module.params["threads"] is not None and module.params["threads"] < 1:

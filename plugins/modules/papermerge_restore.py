@@ -193,9 +193,8 @@ archive_sha256:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.instance import (
-    instance_argument_spec, plain_environment_values, resolve_instance)
-from ansible_collections.papermerge.backup.plugins.module_utils.restore import installed_papermerge_version, restore
+from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
+from ansible_collections.papermerge.backup.plugins.module_utils.restore import run_restore
 
 
 def argument_spec():
@@ -208,24 +207,10 @@ def argument_spec():
     return spec
 
 
-def run(module):
-    params = module.params
-    instance = resolve_instance(params['project_dir'], config_file=params['config_file'],
-                                environment=params['environment'], media_root=params['media_root'],
-                                database=params['database'])
-    version = installed_papermerge_version(instance)
-    result = restore(instance, params['src'], on_conflict=params['on_conflict'],
-                     allow_newer_version=params['allow_newer_version'], check_mode=module.check_mode,
-                     instance_version=version)
-    result['instance_version'] = version
-    return result
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module.no_log_values.difference_update(plain_environment_values(module.params))
     try:
-        result = run(module)
+        result = run_restore(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
         module.fail_json(msg=str(error), **error.details)
     module.exit_json(**result)

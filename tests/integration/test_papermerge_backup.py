@@ -328,9 +328,16 @@ def test_settings_from_environment_win_and_stay_secret(make_instance, dest):
     toml = instance.config_file.read_text(encoding='utf-8')
     instance.config_file.write_text(toml.replace(password, 'wrong-in-the-file'), encoding='utf-8')
     assert backup(instance, dest)['failed']  # the file alone no longer works
-    result = backup(instance, dest, environment={'PAPERMERGE__DATABASE__PASSWORD': password})
+    # The module's own environment (a container's, say) wins over the file and is never shown.
+    result = run_module(FQCN, dict(project_dir=str(instance.project_dir), dest=str(dest), label='test'),
+                        python=instance.python, task_environment={'PAPERMERGE__DATABASE__PASSWORD': password})
     assert not result['failed'], result['msg']
     assert 'environment PAPERMERGE__DATABASE__PASSWORD' in result['instance']['config_sources']
+    assert password not in json.dumps(result)
+    # So does the database.password option, the way to hand the module a password.
+    result = backup(instance, dest, database={'password': password}, skip_unchanged=False)
+    assert not result['failed'], result['msg']
+    assert 'option database.password' in result['instance']['config_sources']
     assert password not in json.dumps(result)
 
 
@@ -339,13 +346,22 @@ def test_plain_environment_values_do_not_mask_the_results(seeded_sqlite, dest):
     # "papermerge" in the environment must not turn the archive's path into "********-test-...".
     secret = 's3cr3t-k3y-value'
     result = backup(seeded_sqlite, dest, environment={'PAPERMERGE__DATABASE__USER': 'papermerge',
-                                                      'PAPERMERGE__DATABASE__PORT': '5',
-                                                      'PAPERMERGE__MAIN__SECRET_KEY': secret})
+                                                      'PAPERMERGE__DATABASE__PORT': '5'},
+                    database={'password': secret})
     assert not result['failed'], result['msg']
     assert os.path.basename(result['archive']).startswith('papermerge-test-'), result['archive']
     assert result['sha256'] == sha256_of(result['archive'])
     assert result['invocation']['module_args']['environment']['PAPERMERGE__DATABASE__USER'] == 'papermerge'
     assert secret not in json.dumps(result)
+
+
+@pytest.mark.parametrize('name', ['PAPERMERGE__DATABASE__PASSWORD', 'PAPERMERGE__MAIN__SECRET_KEY'])
+def test_secrets_in_the_environment_option_are_refused_before_anything_is_written(seeded_sqlite, dest, name):
+    # environment is not no_log (see above): a secret there would be logged, so it is refused with directions.
+    result = backup(seeded_sqlite, dest, environment={name: 's3cr3t-value'})
+    assert result['failed'] and name in result['msg'] and 'database.password' in result['msg'], result['msg']
+    assert 's3cr3t-value' not in result['msg']
+    assert listing(dest) == []
 
 
 @pytest.mark.parametrize('option, value, message', [

@@ -1,17 +1,23 @@
-"""archive_reader and backup_json on synthetic archives: hostile names and types, damage, manifests."""
+"""archive_reader (and the member rules, staging, gunzip, manifest and backup_json it uses) on synthetic archives:
+hostile names and types, damage, manifests, and open_archive's checks."""
 
 import gzip
 import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import zlib
 
 import pytest
 
-from ansible_collections.papermerge.backup.plugins.module_utils import archive_reader, backup_json
+from ansible_collections.papermerge.backup.plugins.module_utils import archive_format, archive_reader, backup_json
+from ansible_collections.papermerge.backup.plugins.module_utils import json_stream, staging
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
+from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import gunzip_chunks
+from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import (
+    check_user_folders, normalize_member_name)
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 USER_ID = '1a606e93-b39c-439a-b8dd-8e981cb4d54b'
@@ -70,10 +76,19 @@ def with_manifest(members):
     for info, data in members:
         if info.isreg():
             content = data.getvalue()
-            writer.add_member(archive_reader.normalize_member_name(info.name), len(content),
+            writer.add_member(normalize_member_name(info.name), len(content),
                               hashlib.sha256(content).hexdigest())
     writer.finish()
     return members + [_file(manifest_format.MANIFEST_NAME, stream.getvalue())]
+
+
+def open_(path, tmp_path, verify=True):
+    """open_archive as a restore (verify, staging) or archive_info without verify (spooling only) calls it."""
+    spool_dir = tmp_path / 'spool'
+    shutil.rmtree(str(spool_dir), ignore_errors=True)
+    spool_dir.mkdir()
+    return archive_reader.open_archive(str(path), stage_dir=str(spool_dir) if verify else None,
+                                       spool_dir=str(spool_dir), verify=verify)
 
 
 def read(path, tmp_path, stage=True):
@@ -90,26 +105,26 @@ def read(path, tmp_path, stage=True):
     ('alice/.home/', 'alice/.home'),
 ])
 def test_normalize_member_name_accepts_and_normalises(raw, expected):
-    assert archive_reader.normalize_member_name(raw) == expected
+    assert normalize_member_name(raw) == expected
 
 
 @pytest.mark.parametrize('raw', ['/etc/passwd', '../x', 'docs/../../x', 'docs/a/..', 'C:/x', '', './', 'a\x00b'])
 def test_normalize_member_name_refuses_unsafe_names(raw):
     with pytest.raises(PapermergeBackupError, match='unsafe'):
-        archive_reader.normalize_member_name(raw)
+        normalize_member_name(raw)
 
 
 def test_reads_papermerge_style_archive_and_stages_files(tmp_path):
     path = build(tmp_path / 'a.tar.gz', standard_members()[1:] + standard_members()[:1])
     contents = read(path, tmp_path)
-    assert sorted(contents.files) == sorted([PDF, archive_reader.normalize_member_name(SVG)])
+    assert sorted(contents.files) == sorted([PDF, normalize_member_name(SVG)])
     staged = contents.files[PDF].staged
     with open(staged, 'rb') as handle:
         assert handle.read() == b'%PDF-1.4 a'
     assert contents.files[PDF].sha256 == hashlib.sha256(b'%PDF-1.4 a').hexdigest()
     assert contents.backup_json_first is False
     assert contents.manifest is None
-    assert archive_reader.verify_manifest(contents) is False
+    assert manifest_format.verify_manifest(contents) is False
     with open(path, 'rb') as handle:
         assert contents.sha256 == hashlib.sha256(handle.read()).hexdigest()
 
@@ -118,7 +133,7 @@ def test_manifest_is_verified(tmp_path):
     path = build(tmp_path / 'a.tar.gz', with_manifest(standard_members()))
     contents = read(path, tmp_path)
     assert contents.backup_json_first is True
-    assert archive_reader.verify_manifest(contents) is True
+    assert manifest_format.verify_manifest(contents) is True
 
 
 def test_checksum_mismatch_names_the_member(tmp_path):
@@ -126,7 +141,7 @@ def test_checksum_mismatch_names_the_member(tmp_path):
     members[1] = _file(PDF, b'%PDF-1.4 B')  # same size, other bytes
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
     with pytest.raises(PapermergeBackupError, match='does not match the manifest') as error:
-        archive_reader.verify_manifest(contents)
+        manifest_format.verify_manifest(contents)
     assert error.value.details['member'] == PDF
 
 
@@ -135,7 +150,7 @@ def test_member_missing_from_manifest_listing_is_refused(tmp_path):
     del members[2]  # the svg
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
     with pytest.raises(PapermergeBackupError, match='missing from the archive'):
-        archive_reader.verify_manifest(contents)
+        manifest_format.verify_manifest(contents)
 
 
 @pytest.mark.parametrize('member, message', [
@@ -170,7 +185,7 @@ def test_symlink_outside_user_folders_is_refused_after_backup_json(tmp_path):
     members = standard_members() + [_special('mallory/x.pdf', tarfile.SYMTYPE, '../' + PDF)]
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
     with pytest.raises(PapermergeBackupError, match='no user'):
-        archive_reader.check_user_folders(contents, ['alice'])
+        check_user_folders(contents, ['alice'])
 
 
 def test_truncated_archive_is_refused(tmp_path):
@@ -272,7 +287,7 @@ def test_check_mode_style_read_stages_nothing(tmp_path):
 
 @pytest.mark.parametrize('chunk', [1, 3, 7, 64, 1 << 16])
 def test_streamed_backup_json_equals_json_loads_whatever_the_chunk_size(tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr(backup_json, 'SCAN_CHUNK', chunk)
+    monkeypatch.setattr(json_stream, 'SCAN_CHUNK', chunk)
     data = backup_dict()
     data['groups'] = [{'name': 'g', 'permissions': ['core.view_document']}]
     data['count'] = 1234567890
@@ -309,21 +324,21 @@ def test_a_folder_cannot_also_be_a_file(tmp_path):
 
 
 def test_files_larger_than_a_chunk_are_staged_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(archive_reader, 'CHUNK_SIZE', 7)
+    monkeypatch.setattr(archive_format, 'CHUNK_SIZE', 7)
     data = bytes(range(256)) * 3
     members = standard_members() + [_file('docs/big/file.bin', data), _file('docs/big/small', b'abc')]
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
     for name, content in (('docs/big/file.bin', data), ('docs/big/small', b'abc')):
         with open(contents.files[name].staged, 'rb') as handle:
             assert handle.read() == content
-        assert oct(os.stat(contents.files[name].staged).st_mode & 0o777) == oct(archive_reader.STAGED_MODE)
+        assert oct(os.stat(contents.files[name].staged).st_mode & 0o777) == oct(staging.STAGED_MODE)
 
 
 def test_member_not_listed_in_the_manifest_is_refused(tmp_path):
     members = with_manifest(standard_members()[:2]) + [standard_members()[2]]  # the svg comes after the manifest
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
     with pytest.raises(PapermergeBackupError, match='not listed in the manifest'):
-        archive_reader.verify_manifest(contents)
+        manifest_format.verify_manifest(contents)
 
 
 def test_manifest_of_a_newer_format_is_refused(tmp_path):
@@ -334,25 +349,69 @@ def test_manifest_of_a_newer_format_is_refused(tmp_path):
         read(build(tmp_path / 'a.tar.gz', members + [_file(manifest_format.MANIFEST_NAME, raw)]), tmp_path)
 
 
-def test_checksum_file_next_to_the_archive(tmp_path):
+def test_open_archive_checks_the_checksum_file_next_to_the_archive(tmp_path):
     path = build(tmp_path / 'a.tar.gz', standard_members())
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert archive_reader.check_checksum_file(str(path), digest) is None
+    assert open_(path, tmp_path).checksum_file is None
     (tmp_path / 'a.tar.gz.sha256').write_text('%s  a.tar.gz\n' % digest)
-    assert archive_reader.check_checksum_file(str(path), digest) is True
+    assert open_(path, tmp_path).checksum_file is True
     (tmp_path / 'a.tar.gz.sha256').write_text('%s  a.tar.gz\n' % ('f' * 64))
     with pytest.raises(PapermergeBackupError, match='does not match its checksum file'):
-        archive_reader.check_checksum_file(str(path), digest)
+        open_(path, tmp_path)
     (tmp_path / 'a.tar.gz.sha256').write_text('garbage')
     with pytest.raises(PapermergeBackupError, match='sha256sum format'):
-        archive_reader.check_checksum_file(str(path), digest)
+        open_(path, tmp_path)
 
 
-def test_gunzip_chunks_reads_members_and_padding_and_bounds_each_chunk(monkeypatch):
-    monkeypatch.setattr(archive_reader, 'CHUNK_SIZE', 1000)
+def test_open_archive_reads_and_checks_ours(tmp_path):
+    archive = open_(build(tmp_path / 'a.tar.gz', with_manifest(standard_members())), tmp_path)
+    assert archive.verified is True and archive.missing == []
+    assert archive.papermerge_version == '2.1.5' and archive.created == '2026-11-26T02:00:00Z'
+    assert [user['username'] for user in archive.backup.users] == ['alice']
+    with open(archive.contents.files[PDF].staged, 'rb') as handle:
+        assert handle.read() == b'%PDF-1.4 a'
+
+
+def test_open_archive_without_verify_hashes_no_file(tmp_path):
+    members = with_manifest(standard_members())
+    members[1] = _file(PDF, b'%PDF-1.4 B')  # would fail verification
+    path = build(tmp_path / 'a.tar.gz', members)
+    archive = open_(path, tmp_path, verify=False)
+    assert archive.verified is False and archive.contents.files[PDF].sha256 is None
+    with pytest.raises(PapermergeBackupError, match='does not match the manifest'):
+        open_(path, tmp_path)
+
+
+def test_open_archive_refuses_an_archive_without_backup_json(tmp_path):
+    with pytest.raises(PapermergeBackupError, match='no backup.json member') as raised:
+        open_(build(tmp_path / 'a.tar.gz', standard_members()[1:]), tmp_path)
+    assert raised.value.details['member'] == 'backup.json'
+
+
+def test_open_archive_refuses_symlinks_outside_the_user_folders(tmp_path):
+    members = standard_members() + [_special('mallory/x.pdf', tarfile.SYMTYPE, '../' + PDF)]
+    with pytest.raises(PapermergeBackupError, match='no user'):
+        open_(build(tmp_path / 'a.tar.gz', members), tmp_path)
+
+
+def test_papermerge_archive_missing_a_version_file_is_refused_only_when_verifying(tmp_path):
+    # Papermerge's own backup reads every version file: a gap in its archive is damage.  Ours lists files it
+    # could not find (missing_files) and names every file in its manifest, so there a gap is reported, not refused.
+    members = [m for m in standard_members() if m[0].name != PDF]
+    path = build(tmp_path / 'a.tar.gz', members[1:] + members[:1])  # backup.json last, no manifest
+    assert open_(path, tmp_path, verify=False).missing == [PDF]
+    with pytest.raises(PapermergeBackupError, match='missing from the archive') as raised:
+        open_(path, tmp_path)
+    assert raised.value.details['member'] == PDF
+    members = [m for m in standard_members() if m[0].name != PDF]
+    ours = open_(build(tmp_path / 'ours.tar.gz', with_manifest(members)), tmp_path)
+    assert ours.verified is True and ours.missing == [PDF]
+
+
+def test_gunzip_chunks_reads_members_and_padding_and_bounds_each_chunk():
     data = b'\0' * 100000  # shrinks to almost nothing: every chunk handed out must still be small
     raw = gzip.compress(data) + gzip.compress(b'second') + b'\0' * 700
-    chunks = list(archive_reader.gunzip_chunks(io.BytesIO(raw)))
+    chunks = list(gunzip_chunks(io.BytesIO(raw), chunk_size=1000))
     assert b''.join(chunks) == data + b'second'
     assert max(len(chunk) for chunk in chunks) <= 1000
 
@@ -367,16 +426,16 @@ def test_gunzip_chunks_reads_members_and_padding_and_bounds_each_chunk(monkeypat
 def test_gunzip_chunks_refuses_damage(damage, error):
     raw = gzip.compress(os.urandom(5000))
     with pytest.raises(error):
-        list(archive_reader.gunzip_chunks(io.BytesIO(damage(raw))))
+        list(gunzip_chunks(io.BytesIO(damage(raw))))
 
 
 def test_gunzip_chunks_of_an_empty_file_is_empty():
-    assert list(archive_reader.gunzip_chunks(io.BytesIO(b''))) == []
+    assert list(gunzip_chunks(io.BytesIO(b''))) == []
 
 
 def test_many_files_are_staged_in_batches_between_streamed_ones(tmp_path, monkeypatch):
-    monkeypatch.setattr(archive_reader, 'CHUNK_SIZE', 64)
-    monkeypatch.setattr(archive_reader._Stager, 'BATCH_FILES', 3)
+    monkeypatch.setattr(archive_format, 'CHUNK_SIZE', 64)
+    monkeypatch.setattr(staging, 'BATCH_FILES', 3)
     files = {}
     for number in range(20):  # small files (batched) with a large one (streamed) now and then
         size = 200 if number % 7 == 3 else 10

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """Database access without Django (SQLite here; PostgreSQL is covered by the integration tests), the schema
-check, and the value conversions of the backup.json dump."""
+check, and the helpers of the backup.json dump."""
 
 import sqlite3
 import threading
@@ -108,27 +108,9 @@ def test_uuids_from_either_engine_normalise_alike(value, expected):
     assert normalize_uuid(value) == expected
 
 
-@pytest.mark.parametrize('value, expected', [
-    ('2021-03-04 05:06:07', '2021-03-04T05:06:07Z'),
-    ('2021-03-04 05:06:07.123456', '2021-03-04T05:06:07.123456Z'),
-    ('2021-03-04 05:06:07.5', '2021-03-04T05:06:07.500000Z'),
-    ('2021-03-04T07:06:07+02:00', '2021-03-04T05:06:07Z'),
-    (None, None),
-])
-def test_datetimes_become_utc_iso(value, expected):
-    assert backup_dump._datetime(value) == expected
-
-
-def test_aware_datetimes_from_postgresql_become_utc():
-    import datetime
-    berlin = datetime.timezone(datetime.timedelta(hours=1))
-    value = datetime.datetime(2021, 3, 4, 6, 6, 7, tzinfo=berlin)
-    assert backup_dump._datetime(value) == '2021-03-04T05:06:07Z'
-
-
 def test_merge_takes_rows_per_key_and_skips_orphans():
     rows = [{'k': uuid.UUID(int=i).hex, 'v': i} for i in (1, 2, 2, 5)]
-    merge = backup_dump._Merge(rows, 'k')
+    merge = backup_dump.OrderedRows(rows, 'k')
     assert merge.take(str(uuid.UUID(int=2))) == [rows[1], rows[2]]  # the orphan with key 1 is skipped
     assert merge.take(str(uuid.UUID(int=3))) == []
     assert [r['v'] for r in merge.take(str(uuid.UUID(int=5)))] == [5]
@@ -136,9 +118,9 @@ def test_merge_takes_rows_per_key_and_skips_orphans():
 
 def test_users_named_like_top_level_members_get_no_tree():
     result = backup_dump.DumpResult()
-    assert not backup_dump._tree_allowed('docs', result)
-    assert not backup_dump._tree_allowed('..', result)
-    assert backup_dump._tree_allowed('admin', result)
+    assert not backup_dump.tree_allowed('docs', result)
+    assert not backup_dump.tree_allowed('..', result)
+    assert backup_dump.tree_allowed('admin', result)
     assert len(result.warnings) == 2
 
 
@@ -147,9 +129,9 @@ def test_tree_entries_link_to_the_latest_version():
     node = {'breadcrumb': '.home/A/doc', 'ctype': 'document', 'versions': [
         {'number': 1, 'file_path': 'docs/user_u/document_d/v1/x.pdf'},
         {'number': 2, 'file_path': 'docs/user_u/document_d/v2/x.pdf'}]}
-    backup_dump._add_to_tree('admin', node, result)
-    backup_dump._add_to_tree('admin', {'breadcrumb': '.home/A/', 'ctype': 'folder'}, result)
-    backup_dump._add_to_tree('admin', {'breadcrumb': '.home/../', 'ctype': 'folder'}, result)
+    backup_dump.add_to_tree('admin', node, result)
+    backup_dump.add_to_tree('admin', {'breadcrumb': '.home/A/', 'ctype': 'folder'}, result)
+    backup_dump.add_to_tree('admin', {'breadcrumb': '.home/../', 'ctype': 'folder'}, result)
     assert result.tree == [('admin/.home/A/doc', '../../../docs/user_u/document_d/v2/x.pdf'),
                            ('admin/.home/A', None)]
     assert len(result.warnings) == 1

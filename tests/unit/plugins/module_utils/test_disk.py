@@ -1,4 +1,8 @@
-"""Writeback and flushing of restored files (plugins/module_utils/disk.py)."""
+"""Writeback and flushing of restored files (plugins/module_utils/disk.py).
+
+The system calls leave nothing a test could see on a healthy disk, so a C library stand-in records each call
+(and, for syncfs, which directory its descriptor was open on); the real library is called as well.
+"""
 
 import os
 
@@ -7,28 +11,55 @@ import pytest
 from ansible_collections.papermerge.backup.plugins.module_utils import disk
 
 
-def test_flush_filesystem_flushes_a_directory_and_refuses_a_missing_one(tmp_path):
+class RecordingLibc:
+    """The two C library functions disk.py calls, recording their arguments."""
+
+    def __init__(self, syncfs_result=0):
+        self.calls = []
+        self.syncfs_result = syncfs_result
+
+    def sync_file_range(self, descriptor, offset, length, flags):
+        self.calls.append(('sync_file_range', os.fstat(descriptor).st_ino, offset, length, flags))
+        return 0
+
+    def syncfs(self, descriptor):
+        self.calls.append(('syncfs', os.fstat(descriptor).st_ino))
+        return self.syncfs_result
+
+
+def test_flush_filesystem_syncs_the_filesystem_of_the_directory(tmp_path):
     (tmp_path / 'moved.pdf').write_bytes(b'%PDF-1.4')
-    disk.flush_filesystem(str(tmp_path))
+    libc = RecordingLibc()
+    disk.flush_filesystem(str(tmp_path), libc=libc)
+    assert libc.calls == [('syncfs', os.stat(str(tmp_path)).st_ino)]
     with pytest.raises(OSError):
-        disk.flush_filesystem(str(tmp_path / 'missing'))
+        disk.flush_filesystem(str(tmp_path / 'missing'), libc=libc)
+    assert len(libc.calls) == 1  # nothing to sync without the directory
 
 
-def test_start_writeback_leaves_the_file_as_written(tmp_path):
+def test_flush_filesystem_falls_back_to_sync_when_syncfs_fails(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(os, 'sync', lambda: synced.append(True))
+    disk.flush_filesystem(str(tmp_path), libc=RecordingLibc(syncfs_result=-1))
+    assert synced == [True]
+    disk.flush_filesystem(str(tmp_path), libc=object())  # a C library without syncfs (not Linux)
+    assert synced == [True, True]
+
+
+def test_start_writeback_asks_for_the_whole_file_and_leaves_it_as_written(tmp_path):
     target = tmp_path / 'staged.pdf'
+    libc = RecordingLibc()
     with open(str(target), 'wb') as handle:
         handle.write(b'x' * 100000)
         handle.flush()
-        disk.start_writeback(handle.fileno())
+        disk.start_writeback(handle.fileno(), libc=libc)
+        disk.start_writeback(handle.fileno())  # the real call, too
+    assert libc.calls == [('sync_file_range', os.stat(str(target)).st_ino, 0, 0, disk.SYNC_FILE_RANGE_WRITE)]
     assert target.read_bytes() == b'x' * 100000
 
 
-def test_the_c_library_is_loaded_once(tmp_path):
+def test_the_c_library_is_loaded_once_and_has_both_calls(tmp_path):
+    first = disk.c_library()
     disk.flush_filesystem(str(tmp_path))
-    first = disk._libc()
-    descriptor = os.open(str(tmp_path), os.O_RDONLY)
-    try:
-        disk.start_writeback(descriptor)
-    finally:
-        os.close(descriptor)
-    assert disk._libc() is first and len(disk._libc_cache) == 1
+    assert disk.c_library() is first
+    assert hasattr(first, 'syncfs') and hasattr(first, 'sync_file_range')  # Linux, as on every Papermerge host

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from ansible_collections.papermerge.backup.plugins.module_utils import instance as instance_module
+from ansible_collections.papermerge.backup.plugins.module_utils import papermerge_version
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import (
-    instance_argument_spec, resolve_instance)
+    check_environment, instance_argument_spec, instance_from_params, resolve_instance)
 
 
 @pytest.fixture
@@ -169,11 +169,12 @@ def test_bad_port_fails(project):
         resolve(project)
 
 
-def test_argument_spec_hides_the_password():
+def test_argument_spec_hides_the_password_and_only_the_password():
     spec = instance_argument_spec()
     assert spec['project_dir']['required'] is True
     assert spec['database']['options']['password']['no_log'] is True
-    assert spec['environment']['no_log'] is True
+    # Ansible masks a no_log option's values wherever they appear in a result: environment is not secret.
+    assert spec['environment']['no_log'] is False
     assert set(spec['database']['options']) == {'type', 'name', 'user', 'password', 'host', 'port', 'dir'}
 
 
@@ -186,29 +187,50 @@ def _fake_venv(venv, version):
 
 @pytest.mark.parametrize('where', ['project/venv', 'project/.env', '.venv'])
 def test_papermerge_version_from_a_venv_in_or_beside_the_project(tmp_path, monkeypatch, where):
-    monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
     project = tmp_path / 'project'
     project.mkdir()
     _fake_venv(tmp_path / where, '2.1.5')
-    assert instance_module.find_papermerge_version(str(project)) == '2.1.5'
+    assert papermerge_version.find_papermerge_version(str(project)) == '2.1.5'
 
 
 def test_papermerge_version_of_the_running_python_comes_first(tmp_path, monkeypatch):
-    monkeypatch.setattr(instance_module, '_installed_version', lambda: '2.1.4')
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: '2.1.4')
     _fake_venv(tmp_path / 'venv', '2.1.5')
-    assert instance_module.find_papermerge_version(str(tmp_path)) == '2.1.4'
+    assert papermerge_version.find_papermerge_version(str(tmp_path)) == '2.1.4'
 
 
 def test_papermerge_version_not_found_is_none(tmp_path, monkeypatch):
-    monkeypatch.setattr(instance_module, '_installed_version', lambda: None)
-    assert instance_module.find_papermerge_version(str(tmp_path / 'project')) is None
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    assert papermerge_version.find_papermerge_version(str(tmp_path / 'project')) is None
 
 
-def test_plain_environment_values_leave_secrets_masked():
-    params = dict(environment={'PAPERMERGE__DATABASE__USER': 'papermerge', 'PAPERMERGE__DATABASE__PORT': 5432,
-                               'PAPERMERGE__DATABASE__PASSWORD': 'pw', 'PAPERMERGE__MAIN__SECRET_KEY': 'sk',
-                               'PAPERMERGE__DATABASE__HOST': 'sk', 'PAPERMERGE__MAIN__MEDIA_ROOT': ''},
-                  database=dict(password='papermerge'))
-    # 'papermerge' is also the password and 'sk' also the secret key: those stay masked whatever names them.
-    assert instance_module.plain_environment_values(params) == {'5432'}
-    assert instance_module.plain_environment_values(dict(environment=None, database=None)) == set()
+@pytest.mark.parametrize('name', ['PAPERMERGE__DATABASE__PASSWORD', 'PAPERMERGE__MAIN__SECRET_KEY',
+                                  'papermerge__database__passwd', 'PAPERMERGE__S3__TOKEN', 'AWS_CREDENTIALS'])
+def test_secret_named_environment_variables_are_refused_without_their_value(name):
+    environment = {'PAPERMERGE__DATABASE__USER': 'papermerge', name: 'pw-value'}
+    with pytest.raises(PapermergeBackupError, match='database.password') as raised:
+        check_environment(environment)
+    assert name in str(raised.value) and 'pw-value' not in str(raised.value)
+    assert raised.value.details == {'secret_variables': [name]}
+
+
+def test_plain_environment_variables_pass():
+    check_environment({'PAPERMERGE__DATABASE__USER': 'papermerge', 'PAPERMERGE__DATABASE__PORT': 5432,
+                       'PAPERMERGE__MAIN__MEDIA_ROOT': ''})
+    check_environment(None)
+
+
+def test_instance_and_version_from_the_shared_options(project, monkeypatch):
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    params = dict(project_dir=str(project), config_file=None, media_root=None,
+                  environment={'PAPERMERGE__DATABASE__TYPE': 'postgres', 'PAPERMERGE__DATABASE__USER': 'alice'},
+                  database=dict(password='pw', port=None))
+    instance, version = instance_from_params(params)
+    assert instance.database['user'] == 'alice' and instance.database['password'] == 'pw'
+    assert version is None  # no Papermerge here: a restore skips its version check, a backup refuses
+    _fake_venv(project / 'venv', '2.1.5')
+    assert instance_from_params(params)[1] == '2.1.5'
+    assert instance_from_params(dict(params, papermerge_version='2.1.9'))[1] == '2.1.9'  # the option wins
+    with pytest.raises(PapermergeBackupError, match='PAPERMERGE__DATABASE__PASSWORD'):
+        instance_from_params(dict(params, environment={'PAPERMERGE__DATABASE__PASSWORD': 'pw'}))

@@ -1,14 +1,22 @@
-"""restore's pure helpers: values as Django writes them, versions, slugs, media paths, undoing moves."""
+"""The restore's parts without an instance: values as Django writes them, versions, slugs, the plan of special
+folders, media paths, moving staged files into place and undoing it."""
 
 import datetime
+import json
 import os
+import sqlite3
 import types
 
 import pytest
 
-from ansible_collections.papermerge.backup.plugins.module_utils import restore
+from ansible_collections.papermerge.backup.plugins.module_utils import backup_json, restore_preflight
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import Member
+from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import (
+    MediaTargets, MovedFiles, partial_dirs)
+from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, slugify, unique_slug
+from ansible_collections.papermerge.backup.plugins.module_utils.restore_rows import db_bool, db_datetime, preferences
 
 
 class FakeDb:
@@ -16,29 +24,19 @@ class FakeDb:
         self.engine = engine
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('2026-11-26T16:40:22.857647+01:00', datetime.datetime(2026, 11, 26, 15, 40, 22, 857647)),
-    ('2021-03-04T05:06:07Z', datetime.datetime(2021, 3, 4, 5, 6, 7)),
-    ('2021-03-04 05:06:07.5', datetime.datetime(2021, 3, 4, 5, 6, 7, 500000)),
-    ('2021-03-04T05:06:07.1234567-0230', datetime.datetime(2021, 3, 4, 7, 36, 7, 123456)),
-])
-def test_parse_datetime_gives_utc(text, expected):
-    assert restore.parse_datetime(text) == expected.replace(tzinfo=datetime.timezone.utc)
-
-
-def test_parse_datetime_refuses_garbage():
-    with pytest.raises(PapermergeBackupError, match='unreadable date'):
-        restore.parse_datetime('yesterday')
-
-
 def test_datetimes_are_stored_as_django_stores_them():
     value = '2026-11-26T16:40:22.000000+01:00'
-    assert restore.db_datetime(FakeDb('sqlite'), value, None) == '2026-11-26 15:40:22'
-    assert restore.db_datetime(FakeDb('sqlite'), '2026-11-26T15:40:22.5Z', None) == '2026-11-26 15:40:22.500000'
-    stored = restore.db_datetime(FakeDb('postgresql'), value, None)
+    assert db_datetime(FakeDb('sqlite'), value, None) == '2026-11-26 15:40:22'
+    assert db_datetime(FakeDb('sqlite'), '2026-11-26T15:40:22.5Z', None) == '2026-11-26 15:40:22.500000'
+    stored = db_datetime(FakeDb('postgresql'), value, None)
     assert stored == datetime.datetime(2026, 11, 26, 15, 40, 22, tzinfo=datetime.timezone.utc)
-    assert restore.db_datetime(FakeDb('sqlite'), None, None) is None
-    assert restore.db_bool(FakeDb('sqlite'), True) == 1 and restore.db_bool(FakeDb('postgresql'), 0) is False
+    assert db_datetime(FakeDb('sqlite'), None, None) is None
+    assert db_bool(FakeDb('sqlite'), True) == 1 and db_bool(FakeDb('postgresql'), 0) is False
+
+
+def test_unreadable_dates_refuse_the_archive():
+    with pytest.raises(PapermergeBackupError, match='unreadable date'):
+        db_datetime(FakeDb('sqlite'), 'yesterday', None)
 
 
 @pytest.mark.parametrize('name, slug', [
@@ -49,13 +47,13 @@ def test_datetimes_are_stored_as_django_stores_them():
     ('Café Crème!', 'café-crème'),
 ])
 def test_slugify_matches_django(name, slug):
-    assert restore.slugify(name) == slug
+    assert slugify(name) == slug
 
 
 def test_unique_slug_follows_taggit():
-    assert restore.unique_slug('important', set()) == 'important'
-    assert restore.unique_slug('important', {'important'}) == 'important_1'
-    assert restore.unique_slug('important', {'important', 'important_1'}) == 'important_2'
+    assert unique_slug('important', set()) == 'important'
+    assert unique_slug('important', {'important'}) == 'important_1'
+    assert unique_slug('important', {'important', 'important_1'}) == 'important_2'
 
 
 @pytest.mark.parametrize('archive, instance, allowed, refused', [
@@ -69,22 +67,22 @@ def test_unique_slug_follows_taggit():
 def test_check_version(archive, instance, allowed, refused):
     if refused:
         with pytest.raises(PapermergeBackupError, match='newer than'):
-            restore.check_version(archive, instance, allowed)
+            restore_preflight.check_version(archive, instance, allowed)
     else:
-        restore.check_version(archive, instance, allowed)
+        restore_preflight.check_version(archive, instance, allowed)
 
 
 def test_version_missing_from_the_archive_is_refused_unless_allowed():
     with pytest.raises(PapermergeBackupError, match='does not say'):
-        restore.check_version(None, '2.1.5', False)
-    restore.check_version(None, '2.1.5', True)
+        restore_preflight.check_version(None, '2.1.5', False)
+    restore_preflight.check_version(None, '2.1.5', True)
 
 
 def test_preferences_in_both_shapes():
     rows = [{'section': 'ocr', 'name': 'trigger', 'raw_value': 'manual'}]
-    assert list(restore._preferences(rows)) == [('ocr', 'trigger', 'manual')]
-    assert list(restore._preferences({'ocr__trigger': 'manual'})) == [('ocr', 'trigger', 'manual')]
-    assert list(restore._preferences(None)) == []
+    assert list(preferences(rows)) == [('ocr', 'trigger', 'manual')]
+    assert list(preferences({'ocr__trigger': 'manual'})) == [('ocr', 'trigger', 'manual')]
+    assert list(preferences(None)) == []
 
 
 def test_media_targets_refuse_paths_through_symlinks_leading_outside(tmp_path):
@@ -93,7 +91,7 @@ def test_media_targets_refuse_paths_through_symlinks_leading_outside(tmp_path):
     media.mkdir()
     outside.mkdir()
     (media / 'sidecars').symlink_to(outside)
-    targets = restore.MediaTargets(str(media))
+    targets = MediaTargets(str(media))
     assert targets.path('docs/user_x/a.pdf') == str(media / 'docs' / 'user_x' / 'a.pdf')
     with pytest.raises(PapermergeBackupError, match='resolves outside the media root'):
         targets.path('sidecars/user_x/a.svg')
@@ -111,8 +109,8 @@ def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
         with open(member.staged, 'wb') as handle:
             handle.write(b'x')
         members.append(member)
-    moved = restore._MovedFiles(str(media))
-    targets = restore.MediaTargets(str(media))
+    moved = MovedFiles(str(media))
+    targets = MediaTargets(str(media))
     moved.move(members[0], targets.path(members[0].name))
     (media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf').write_bytes(b'someone else')
     with pytest.raises(PapermergeBackupError, match='not overwritten'):
@@ -144,11 +142,10 @@ def test_new_directories_are_moved_whole_and_undone(tmp_path):
     members = _staged_members(stage, ['docs/u/new/v1/a.pdf', 'docs/u/new/v1/b.pdf', 'docs/u/old/c.pdf',
                                       'sidecars/u/part/1.svg', 'sidecars/u/part/2.svg'])
     placed = [m for m in members if m.name != 'sidecars/u/part/2.svg']  # e.g. skipped as a collision
-    moved = restore._MovedFiles(str(media))
-    partial = restore._partial_dirs(types.SimpleNamespace(files=placed),
-                                    types.SimpleNamespace(files=dict((m.name, m) for m in members)))
+    moved = MovedFiles(str(media))
+    partial = partial_dirs(placed, dict((m.name, m) for m in members))
     assert partial == set(['sidecars', 'sidecars/u', 'sidecars/u/part'])
-    moved.move_all(placed, restore.MediaTargets(str(media)), partial)
+    moved.move_all(placed, MediaTargets(str(media)), partial)
     assert moved.count == 4
     assert [target for target, _staged in moved.trees] == [str(media / 'docs' / 'u' / 'new')]
     for member in placed:
@@ -160,43 +157,84 @@ def test_new_directories_are_moved_whole_and_undone(tmp_path):
     assert os.listdir(str(media / 'docs' / 'u' / 'old')) == ['kept.pdf']
 
 
-def test_a_directory_that_appears_is_not_replaced(tmp_path):
+def test_a_directory_that_appears_is_not_replaced(tmp_path, monkeypatch):
     media = tmp_path / 'media'
     stage = media / '.stage'
     stage.mkdir(parents=True)
+    (media / 'docs' / 'u').mkdir(parents=True)
     members = _staged_members(stage, ['docs/u/d/a.pdf'])
-    (media / 'docs' / 'u' / 'd').mkdir(parents=True)
-    (media / 'docs' / 'u' / 'd' / 'other.pdf').write_bytes(b'someone else')
-    moved = restore._MovedFiles(str(media))
+    appearing = media / 'docs' / 'u' / 'd'
+    rename = os.rename
+
+    def someone_else_comes_first(source, target):
+        # Between the check that docs/u/d is missing and the rename that moves it into place, another process
+        # fills it: os.rename replaces an empty directory, never one with files.
+        if target == str(appearing):
+            appearing.mkdir()
+            (appearing / 'other.pdf').write_bytes(b'someone else')
+        return rename(source, target)
+
+    monkeypatch.setattr(os, 'rename', someone_else_comes_first)
+    moved = MovedFiles(str(media))
     with pytest.raises(PapermergeBackupError, match='appeared while restoring'):
-        moved._move_tree(members[0].stage_dir + '/docs/u/d', str(media / 'docs' / 'u' / 'd'), 'docs/u/d', 1)
-    assert os.listdir(str(media / 'docs' / 'u' / 'd')) == ['other.pdf']
+        moved.move_all(members, MediaTargets(str(media)), set())
+    assert os.listdir(str(appearing)) == ['other.pdf']
+    assert moved.count == 0
 
 
 def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path):
     media = tmp_path / 'media'
     (media / 'docs').mkdir(parents=True)
-    stale = media / (restore.STAGE_PREFIX + 'old')
-    fresh = media / (restore.STAGE_PREFIX + 'new')
+    stale = media / (restore_preflight.STAGE_PREFIX + 'old')
+    fresh = media / (restore_preflight.STAGE_PREFIX + 'new')
     stale.mkdir()
     (stale / '00000001').write_bytes(b'x')
     fresh.mkdir()
-    (media / (restore.STAGE_PREFIX + 'file')).write_bytes(b'not a directory')
-    old = os.stat(str(stale)).st_mtime - restore.STALE_STAGE_SECONDS - 10
+    (media / (restore_preflight.STAGE_PREFIX + 'file')).write_bytes(b'not a directory')
+    old = os.stat(str(stale)).st_mtime - restore_preflight.STALE_STAGE_SECONDS - 10
     os.utime(str(stale), (old, old))
-    assert restore.remove_stale_stages(str(media)) == [stale.name]
-    assert sorted(p.name for p in media.iterdir()) == sorted(['docs', fresh.name, restore.STAGE_PREFIX + 'file'])
+    assert restore_preflight.remove_stale_stages(str(media)) == [stale.name]
+    assert sorted(p.name for p in media.iterdir()) == sorted(['docs', fresh.name, restore_preflight.STAGE_PREFIX + 'file'])
 
 
-def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored():
-    plan = restore.Plan()
-    plan.user_status, plan.special = ['new'], [{}]
-    inbox = restore._Node('.inbox', 'folder', 'a1111111-1111-4111-8111-111111111111', 0, '.inbox')
-    home = restore._Node('.home', 'folder', 'b2222222-2222-4222-8222-222222222222', 0, '.home')
-    inbox.status, home.status = 'new', 'conflict'  # the archive's .home id belongs to another node
-    plan.nodes = [{'.inbox': inbox, '.home': home}]
-    restore._plan_special_folders(plan, 0)
-    assert plan.special[0]['.inbox'] == inbox.id
-    assert plan.special[0]['.home'] != home.id
+# The tables (and columns) of a Papermerge 2.1 database that a restore's plan reads.
+PLAN_SCHEMA = """
+CREATE TABLE core_user (id char(32) PRIMARY KEY, username varchar(150));
+CREATE TABLE core_basetreenode (id char(32) PRIMARY KEY, parent_id char(32), title varchar(200),
+                                ctype varchar(16), user_id char(32));
+CREATE TABLE core_tag (id char(32) PRIMARY KEY, name varchar(100), slug varchar(100), user_id char(32));
+CREATE TABLE auth_group (id integer PRIMARY KEY, name varchar(150));
+CREATE TABLE django_content_type (id integer PRIMARY KEY, app_label varchar(100), model varchar(100));
+CREATE TABLE auth_permission (id integer PRIMARY KEY, codename varchar(100), content_type_id integer);
+"""
+INBOX_ID = 'a1111111-1111-4111-8111-111111111111'
+HOME_ID = 'b2222222-2222-4222-8222-222222222222'
+
+
+def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored(tmp_path):
+    path = tmp_path / 'db.sqlite3'
+    connection = sqlite3.connect(str(path))
+    connection.executescript(PLAN_SCHEMA)
+    other_user = '3c333333-3333-4333-8333-333333333333'
+    connection.execute("INSERT INTO core_user VALUES (?, 'bob')", (other_user.replace('-', ''),))
+    # The archive's .home id belongs to a folder of another user: on_conflict=skip leaves that folder out.
+    connection.execute("INSERT INTO core_basetreenode VALUES (?, NULL, '.home', 'folder', ?)",
+                       (HOME_ID.replace('-', ''), other_user.replace('-', '')))
+    connection.commit()
+    connection.close()
+    spool = tmp_path / 'backup.json'
+    spool.write_text(json.dumps({'version': '2.1.5', 'users': [{
+        'id': '1a606e93-b39c-439a-b8dd-8e981cb4d54b', 'username': 'alice', 'password': 'x', 'nodes': [
+            {'breadcrumb': '.inbox/', 'ctype': 'folder', 'title': '.inbox', 'id': INBOX_ID},
+            {'breadcrumb': '.home/', 'ctype': 'folder', 'title': '.home', 'id': HOME_ID}]}]}))
+    (tmp_path / 'media').mkdir()
+    db = connect(dict(engine='sqlite', path=str(path)))
+    try:
+        plan = make_plan(db, backup_json.load(str(spool)), types.SimpleNamespace(files={}), str(tmp_path / 'media'))
+    finally:
+        db.close()
+    assert plan.user_status == ['new'] and len(plan.conflicts) == 1 and HOME_ID in plan.conflicts[0]
+    assert plan.special[0]['.inbox'] == INBOX_ID
+    assert plan.special[0]['.home'] != HOME_ID
     assert [(title, folder_id) for _index, title, folder_id in plan.synthetic] == [('.home', plan.special[0]['.home'])]
-    assert plan.created['folders'] == 1
+    assert plan.created['folders'] == 2 and plan.skipped['folders'] == 1  # .inbox and the new .home; not the old
