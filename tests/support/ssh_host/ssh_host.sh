@@ -13,6 +13,8 @@
 #   ssh_host.sh stop-all ROOT_DIR                    stop every host whose state dir is under ROOT_DIR
 #
 # `auto` takes the first port from 2201 on that nobody listens on (and retries on a lost race).
+# SSH_TEST_HOST_LOG_LEVEL sets sshd's LogLevel (default VERBOSE; DEBUG1 also logs every port
+# forwarding, which shows that a host served as a jump host).
 set -euo pipefail
 
 readonly SSHD=/usr/sbin/sshd
@@ -97,7 +99,7 @@ UsePAM no
 StrictModes yes
 X11Forwarding no
 PrintMotd no
-LogLevel VERBOSE
+LogLevel ${SSH_TEST_HOST_LOG_LEVEL:-VERBOSE}
 MaxStartups 50:30:100
 MaxSessions 50
 AcceptEnv LANG LC_*
