@@ -72,7 +72,7 @@ prepare_state_dir() {
     [ -f "$state/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "$user@ssh-test-host" -f "$state/id_ed25519"
     install -m 0644 "$state/id_ed25519.pub" "$state/authorized_keys"
     # The login user may read the client key too: a host reaches another test host as that user
-    # (rsync/synchronize from one host to the other without become); root reads it anyway.
+    # (ssh from one host to the other without become); root reads it anyway.
     chown "$user:" "$state/id_ed25519"
     mkdir -p "$state/base"
     chown "$user:" "$state/base"
