@@ -96,6 +96,12 @@ def check_environment(environment):
             secret_variables=secrets)
 
 
+def without_secret_variables(environment):
+    """The environment minus its secret-named variables: what the roles hand the modules' `environment` option
+    (the password travels as database.password; the modules need no other secret)."""
+    return dict((key, value) for key, value in (environment or {}).items() if not _secret_name(key))
+
+
 def _secret_name(name):
     return any(word in str(name).upper() for word in SECRET_NAME_WORDS)
 

@@ -3,9 +3,9 @@ directory whose project/ is this repository, collections installed from the proj
 collections/requirements.yml into requirements_collections/, an inventory, and the survey
 answers as extra variables that are all strings.  The job must end `successful`.
 
-The collection's dependencies (ansible.posix, community.general) come from the toolchain, as
-they come from the execution environment in AWX; only the requirement pointing at the project
-itself is installed here, so the test needs no network.
+The collection's dependency (community.general) comes from the toolchain, as it comes from
+the execution environment in AWX; only the requirement pointing at the project itself is
+installed here, so the test needs no network.
 """
 
 import hashlib

@@ -6,11 +6,13 @@ writes nothing, and a second run changes nothing."""
 import hashlib
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from ansible_run import run_module
 from playbook_run import instance_inventory, run_playbook
+from ssh_test_hosts import SshTestHosts
 
 PLAYBOOK = 'playbooks/backup.yml'
 
@@ -201,3 +203,72 @@ def test_controller_tasks_run_without_become_even_when_the_inventory_sets_it(mak
     name = result['archive'].rsplit('/', 1)[-1]
     assert sha256_of(fetch_dir / name) == result['sha256']
     assert (fetch_dir / name).stat().st_uid == os.getuid()
+
+
+@pytest.fixture
+def ssh_hosts():
+    hosts = SshTestHosts()
+    try:
+        yield hosts
+    finally:
+        hosts.stop_all()
+
+
+def test_sync_copy_reaches_a_host_the_controller_reaches_only_through_a_jump_host(make_instance, ssh_hosts,
+                                                                                  tmp_path):
+    # backup01's inventory says to reach it through jump01 (ProxyJump, in the ssh configuration its
+    # ansible_ssh_common_args name).  The copy goes there with backup01's own connection settings and
+    # become; jump01's sshd, logging at DEBUG1, records every forwarding it makes.
+    instance = make_instance(seeded=True)
+    jump = ssh_hosts.start('jump01', log_level='DEBUG1')
+    sync = ssh_hosts.start('backup01')
+    ssh_config = tmp_path / 'ssh_config'
+    ssh_config.write_text(
+        'Host jump01\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n'
+        'Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n'
+        % (jump['address'], jump['port'], jump['user'], jump['identity_file']))
+    inventory = instance_inventory(instance, 'docs01')
+    inventory['backup_targets'] = {'hosts': {'backup01': dict(
+        SshTestHosts.inventory_vars(sync), ansible_ssh_common_args='-F %s -o ProxyJump=jump01' % ssh_config)}}
+    sync_dir = Path(sync['base_dir']) / 'backups'
+    sync_dir.mkdir(mode=0o700)
+    old = old_archives(sync_dir, 'docs01', range(1, 4))
+    extravars = {
+        'papermerge_backup_dir': str(tmp_path / 'host-backups'),
+        'papermerge_backup_label': 'docs01',
+        'papermerge_backup_poll_interval': '1',
+        'papermerge_backup_sync_host': 'backup01',
+        'papermerge_backup_sync_dir': str(sync_dir),
+        'papermerge_backup_keep_last': '2',
+        'papermerge_backup_keep_daily': '0',
+        'papermerge_backup_keep_weekly': '0',
+        'papermerge_backup_keep_monthly': '0',
+    }
+
+    run = run_playbook(PLAYBOOK, inventory, extravars)
+    assert run.ok, run.explain()
+    [result] = run.results('Wait for the backup to finish', host='docs01')
+    name = result['archive'].rsplit('/', 1)[-1]
+    copy = sync_dir / name
+    assert sha256_of(copy) == result['sha256']
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert copy.stat().st_uid == 0, 'the copy was not made with become on backup01'
+    assert (sync_dir / (name + '.sha256')).read_text() == '%s  %s\n' % (result['sha256'], name)
+    assert listing(sync_dir) == sorted([name, name + '.sha256', old[-1]])
+    # Every connection backup01 accepted is one jump01 forwarded: nothing bypassed the jump host.
+    to_sync = ' %s port %d' % (sync['address'], sync['port'])
+    jump_log = (Path(jump['state_dir']) / 'sshd.log').read_text().splitlines()
+    sync_log = (Path(sync['state_dir']) / 'sshd.log').read_text().splitlines()
+    forwarded = [line for line in jump_log if 'direct_tcpip: originator' in line and line.endswith('target' + to_sync)]
+    arrived = [line for line in sync_log if 'Connection from' in line and ' on%s ' % to_sync in line + ' ']
+    assert forwarded and len(arrived) == len(forwarded), (arrived, forwarded)
+
+    # Without its jump host, backup01 is out of reach: the run fails saying so, and keeps every archive.
+    ssh_hosts.stop('jump01')
+    run = run_playbook(PLAYBOOK, inventory, extravars)
+    assert not run.ok
+    [failure] = run.results('Fail the run, keeping the archive on the host', host='docs01')
+    assert 'The archive stays on docs01 and nothing was rotated' in failure['msg']
+    assert 'check that the controller reaches backup01' in failure['msg']
+    assert listing(sync_dir) == sorted([name, name + '.sha256', old[-1]])
+    assert sha256_of(copy) == result['sha256']

@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from ansible_run import run_module
+from file_reads import bytes_read, traced
 from papermerge_host import assert_states_equal
 from playbook_run import instance_inventory, make_manage_py_executable, run_playbook
 
@@ -131,3 +132,35 @@ def test_restore_refuses_a_damaged_archive_on_the_host(make_instance, seeded_arc
     [failure] = run.results('Fail when the archive on the host differs from the expected one')
     assert 'has sha256 %s but %s was expected: the archive is' % (sha256_of(archive), expected) in failure['msg']
     assert_states_equal(before, target.state())
+
+
+@pytest.mark.parametrize('archive_on_host', [True, False], ids=['archive-on-host', 'archive-uploaded'])
+def test_restore_reads_the_archive_at_most_twice(make_instance, seeded_archive, tmp_path, archive_on_host):
+    # One read verifies the archive (and says whether the restore changes anything), one restores it;
+    # a run that has nothing to restore reads it once.  strace counts the bytes every process read
+    # from the archive the modules work on, whatever it is that reads it.
+    source, archive = seeded_archive
+    target = make_instance()
+    make_manage_py_executable(target)
+    upload_dir = tmp_path / 'upload'
+    on_host = archive if archive_on_host else upload_dir / archive.name
+    extravars = {
+        'papermerge_restore_archive': str(archive),
+        'papermerge_restore_archive_on_host': archive_on_host,
+        'papermerge_restore_upload_dir': str(upload_dir),
+        'papermerge_restore_poll_interval': '1',
+    }
+    size = archive.stat().st_size
+
+    log = tmp_path / 'first-run-reads.log'
+    first = run_playbook(PLAY, instance_inventory(target), extravars, wrapper=traced(log))
+    assert first.ok, first.explain()
+    assert_states_equal(source.state(), target.state())
+    assert size <= bytes_read(log, on_host) <= 2 * size, 'read %.2f times' % (bytes_read(log, on_host) / size)
+
+    if archive_on_host:
+        log = tmp_path / 'second-run-reads.log'
+        second = run_playbook(PLAY, instance_inventory(target), extravars, wrapper=traced(log))
+        assert second.ok, second.explain()
+        assert second.changed() == 0, second.changed_tasks()
+        assert size <= bytes_read(log, on_host) <= size, 'read %.2f times' % (bytes_read(log, on_host) / size)

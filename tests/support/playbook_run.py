@@ -75,9 +75,10 @@ class PlaybookRun:
 
 
 def run_playbook(playbook, inventory, extravars=None, check=False, limit=None, timeout=1800,
-                 env=None):
+                 env=None, wrapper=()):
     """Run ``playbook`` (a path, or a list of plays) against ``inventory`` (a dict in YAML
-    inventory shape, or a path); return a PlaybookRun."""
+    inventory shape, or a path); return a PlaybookRun.  ``wrapper`` is an argv prefix that runs
+    ansible-playbook (strace, say)."""
     with tempfile.TemporaryDirectory(prefix='papermerge-playbook-') as work_dir:
         work = Path(work_dir)
         os.chmod(work, 0o700)
@@ -89,7 +90,7 @@ def run_playbook(playbook, inventory, extravars=None, check=False, limit=None, t
             path = work / 'inventory.json'
             path.write_text(json.dumps(inventory), encoding='utf-8')
             inventory = path
-        argv = [str(ANSIBLE_BIN / 'ansible-playbook'), '-i', str(inventory), str(playbook)]
+        argv = list(wrapper) + [str(ANSIBLE_BIN / 'ansible-playbook'), '-i', str(inventory), str(playbook)]
         if extravars:
             path = work / 'extravars.json'
             path.write_text(json.dumps(extravars), encoding='utf-8')

@@ -13,6 +13,8 @@
 #   ssh_host.sh stop-all ROOT_DIR                    stop every host whose state dir is under ROOT_DIR
 #
 # `auto` takes the first port from 2201 on that nobody listens on (and retries on a lost race).
+# SSH_TEST_HOST_LOG_LEVEL sets sshd's LogLevel (default VERBOSE; DEBUG1 also logs every port
+# forwarding, which shows that a host served as a jump host).
 set -euo pipefail
 
 readonly SSHD=/usr/sbin/sshd
@@ -70,7 +72,7 @@ prepare_state_dir() {
     [ -f "$state/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "$user@ssh-test-host" -f "$state/id_ed25519"
     install -m 0644 "$state/id_ed25519.pub" "$state/authorized_keys"
     # The login user may read the client key too: a host reaches another test host as that user
-    # (rsync/synchronize from one host to the other without become); root reads it anyway.
+    # (ssh from one host to the other without become); root reads it anyway.
     chown "$user:" "$state/id_ed25519"
     mkdir -p "$state/base"
     chown "$user:" "$state/base"
@@ -97,7 +99,7 @@ UsePAM no
 StrictModes yes
 X11Forwarding no
 PrintMotd no
-LogLevel VERBOSE
+LogLevel ${SSH_TEST_HOST_LOG_LEVEL:-VERBOSE}
 MaxStartups 50:30:100
 MaxSessions 50
 AcceptEnv LANG LC_*
