@@ -122,8 +122,8 @@ notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver (psycopg2) and the TOML parser (tomlkit) the module needs, and tells the Papermerge version
     (from its installed C(papermerge-core)).
-  - Only the instance's database and media root are read; nothing of the instance is written. Existing archives
-    are never touched, and no partial archive is ever left behind.
+  - Only the instance's database and media root are read; nothing of the instance is written. A failed run
+    leaves no partial archive behind and does not touch the archives already there.
   - Failures name the cause and the fix, among them a missing PostgreSQL driver (install psycopg2, or point
     C(ansible_python_interpreter) at the Papermerge virtualenv), an unreachable database server, a refused
     password, an unmigrated schema (run the migrate role or C(manage.py migrate)), migrations newer than this
