@@ -50,8 +50,10 @@ options:
     type: path
   database:
     description:
-      - Database settings overriding those of the configuration, key by key, with configula's key names.
-      - Keys left out come from the configuration, the environment or Papermerge's defaults.
+      - Database settings overriding those of the configuration file and of the environment, key by key, with
+        configula's key names.
+      - Keys left out come from the environment (O(environment) and the module's own), the configuration file or
+        Papermerge's defaults, in this order.
     type: dict
     suboptions:
       type:

@@ -20,12 +20,20 @@ description:
   - Needs no Papermerge instance and writes nothing but temporary copies of C(backup.json) and the manifest in the system's
     temporary directory, removed at the end; it runs on a Papermerge host or on the controller
     (with C(delegate_to) V(localhost)).
-  - The archive is always read to its end, so a truncated or damaged gzip stream is always detected. Every member
-    name and type is checked as a restore would check it (see M(papermerge.backup.papermerge_restore)).
-  - With O(verify=true), every file member (and C(backup.json)) is hashed and compared with the archive's manifest;
-    the module fails naming the first member that does not match or is missing. Archives of Papermerge's own
-    backup have no manifest; for them verification is the gzip check and the consistency of C(backup.json) with
-    the file members, and RV(checksums_verified) is V(false) with a note saying checksums were not available.
+  - The archive is always read to its end, so a truncated or damaged gzip stream is always detected; the failure
+    names the member where reading stopped. Every member name and type is checked as a restore would check it
+    (see M(papermerge.backup.papermerge_restore)).
+  - A checksum file C(<path>.sha256) next to the archive (sha256sum format, as M(papermerge.backup.papermerge_backup)
+    writes it) is compared with the archive whenever it exists (RV(checksum_file_verified)); a mismatch fails the
+    module.
+  - With O(verify=true), archives of M(papermerge.backup.papermerge_backup) have every file member and C(backup.json)
+    hashed and compared with the archive's manifest (size and sha256); the module fails naming the first member
+    that does not match, or one the manifest lists but the archive lacks (RV(member) in the failure result), and
+    RV(checksums_verified) is V(true).
+  - Archives of Papermerge's own C(manage.py backup) have no manifest. For them O(verify=true) checks the gzip
+    stream end to end and that every document version file C(backup.json) names is in the archive (the module
+    fails otherwise; without O(verify) such files are listed in RV(missing_files)); RV(checksums_verified) is
+    V(false) and RV(notes) says that checksums were not available.
 options:
   path:
     description:

@@ -15,19 +15,32 @@ description:
   - Writes a C(.tar.gz) archive of a Papermerge DMS 2.1 instance in the format Papermerge documents for its
     C(manage.py backup), so that Papermerge's own C(manage.py restore) and M(papermerge.backup.papermerge_restore)
     both read it.
-  - The archive holds, in this order, C(backup.json) (users with password hashes, tags, folders, documents,
-    versions and pages, read from one consistent read-only database snapshot), every file of
-    C(<media_root>/docs) and C(<media_root>/sidecars), one folder per user with a directory per folder and a
-    relative symlink per document to its latest version, and a manifest C(papermerge-backup-manifest.json)
-    with the size and sha256 of every file member.
+  - The archive holds, in this order, C(backup.json) (users with password hashes, flags, dates, preferences and
+    group names, tags, folders, documents, versions and pages, read from one consistent read-only database
+    snapshot), every regular file of C(<media_root>/docs) and C(<media_root>/sidecars), one folder per user
+    (C(<username>/.home/...), C(<username>/.inbox/...)) with a directory per folder and a relative symlink per
+    document to its latest version, and last a manifest C(papermerge-backup-manifest.json) (format and collection
+    version, Papermerge version, applied migrations, database engine, UTC time, counts, the size and sha256 of
+    every file member, the symlinks).
+  - C(backup.json) has the shape Papermerge 2.1.5's serializers write and read, and its own C(manage.py restore)
+    accepts these archives (tested). Keys its restore ignores carry what M(papermerge.backup.papermerge_restore)
+    needs to restore faithfully, ids of folders, versions, pages and tags, tag slugs, page C(norm_*) fields, per
+    user C(group_names), C(permission_names) and C(preferences), and top-level C(groups). Users' C(groups) and
+    C(user_permissions) stay empty lists, because Papermerge's own restore checks them against the target's ids
+    and refuses archives naming groups the target lacks (its own backups of instances with groups fail to restore
+    for this reason).
   - Reads the database directly (SQLite through the standard library, PostgreSQL through psycopg2 or
     psycopg 3), without importing Django or Papermerge, and streams files in chunks, so memory stays flat.
   - Compresses on every core, deflating what shrinks (JSON, text sidecars) and only Huffman-coding what is
-    compressed already (PDF, JPEG, PNG, ...), as a multi-member gzip stream that gzip, tar and Papermerge read
-    as one.
+    compressed already (PDF, JPEG, PNG, ...), as a multi-member gzip stream that C(gzip -t), C(tar tzf), Python's
+    C(tarfile) and Papermerge read as one. The first gzip member's header comment carries the content fingerprint
+    (RV(fingerprint)), so O(skip_unchanged) reads it without decompressing the archive.
   - The archive is written to a temporary file (mode 0600, as it holds password hashes) in the destination
     directory, fsynced and renamed into place; on any failure nothing is left under the final name.
     A C(<archive>.sha256) checksum file is written next to it.
+  - All rows come from one read-only transaction (SQLite, one read transaction; PostgreSQL, C(REPEATABLE READ
+    READ ONLY)), held only while C(backup.json) is written. Files are read after it; Papermerge never rewrites a
+    document file in place, and a file that changes while it is read fails the run (run it again).
   - Two backups into one directory never interleave, the second waits for the first (O(lock_timeout)).
     Temporary files (C(.papermerge-backup-*.tmp)) that a killed backup left there are removed by the next one,
     with a warning.
@@ -41,10 +54,12 @@ options:
     description:
       - Where to write the archive.
       - A directory (an existing one, or a path ending in C(/)) means a generated file name in it,
-        C(papermerge-<label>-<UTC time YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz).
+        C(papermerge-<label>-<UTC time YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz). When that name is taken
+        already (two runs within one second), the next free second is used; an existing archive is never replaced.
       - Any other path is the archive's file name; its directory must exist. An existing file there is replaced
         (atomically, by rename) unless it already holds the instance's current content (O(skip_unchanged)).
-      - The directory must exist; it also receives a lock file C(.papermerge-backup.lock).
+      - The directory must exist; it also receives a lock file C(.papermerge-backup.lock) (an C(fcntl) lock), which
+        stays there, empty, after the run.
     type: path
     required: true
   label:
@@ -73,19 +88,22 @@ options:
   skip_unchanged:
     description:
       - When the newest archive of this label in O(dest) (or the O(dest) file itself) was made from exactly the
-        data the instance holds now (same database content, same media file names, sizes and times), write
-        nothing and return that archive with C(changed=false) and C(reused=true).
+        data the instance holds now (same database content apart from the archive's creation time, same media
+        file names, sizes and modification times), write nothing and return that archive with C(changed=false) and
+        C(reused=true); the task shows as ok.
     type: bool
     default: true
   strict:
     description:
       - Fail when the database names document files that are missing from the media root.
-      - Otherwise such files are listed in RV(missing_files) and the archive is written without them.
+      - Otherwise such files are listed in RV(missing_files) and the archive is written without them (and without
+        their symlinks in the per-user folders).
     type: bool
     default: false
   checksum_file:
     description:
-      - Write C(<archive>.sha256) (sha256sum format) next to the archive.
+      - Write C(<archive>.sha256) (sha256sum format) next to the archive. M(papermerge.backup.papermerge_prune)
+        deletes it together with its archive.
     type: bool
     default: true
   lock_timeout:
@@ -111,8 +129,14 @@ attributes:
     description: An archive has no useful diff; RV(counts) and RV(reused) say what a run writes.
 notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
-    PostgreSQL driver and the TOML parser the module needs, and tells the Papermerge version.
-  - Only the instance's database and media root are read; nothing of the instance is written.
+    PostgreSQL driver (psycopg2) and the TOML parser (tomlkit) the module needs, and tells the Papermerge version
+    (from its installed C(papermerge-core)).
+  - Only the instance's database and media root are read; nothing of the instance is written. A failed run
+    leaves no partial archive behind and does not touch the archives already there.
+  - Failures name the cause and the fix, among them a missing PostgreSQL driver (install psycopg2, or point
+    C(ansible_python_interpreter) at the Papermerge virtualenv), an unreachable database server, a refused
+    password, an unmigrated schema (run the migrate role or C(manage.py migrate)), migrations newer than this
+    collection knows, and a destination that is not writable or is full.
   - Things archived differently than one may expect (media entries that are not regular files, users or
     folders that cannot have an entry in the per-user folder tree) are reported as warnings.
   - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
@@ -121,6 +145,9 @@ seealso:
   - module: papermerge.backup.papermerge_restore
   - module: papermerge.backup.papermerge_archive_info
   - module: papermerge.backup.papermerge_prune
+  - name: Backup and restore benchmarks
+    description: How fast the backup is, and how much memory it takes, next to C(tar | pigz) and C(manage.py backup).
+    link: https://github.com/papermerge/papermerge.backup/blob/main/docs/benchmark.md
 """
 
 EXAMPLES = r"""
@@ -213,7 +240,9 @@ fingerprint:
   returned: success
   type: str
 instance:
-  description: The instance as resolved (project_dir, media_root, engine, config_file, config_sources).
+  description: The instance as resolved (project_dir, media_root, engine, config_file) and where its settings
+    came from (config_sources, the configuration file and each environment variable or option that set a value);
+    secret values are never shown.
   returned: success
   type: dict
 """

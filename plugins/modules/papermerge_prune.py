@@ -23,13 +23,17 @@ description:
     Monday to Sunday. O(keep_within) keeps every archive newer than the newest archive minus a duration. Rules
     combine with OR.
   - Only regular files whose whole name matches O(pattern) are considered. Nothing else in O(path) is touched or
-    reported, not even symbolic links named like archives.
+    reported, neither checksum files of other archives, C(.part) copies and temporary files of a running backup,
+    nor directories, nor symbolic links named like archives.
   - The time of an archive is read from its name, never from the file's modification time.
   - The policy applies to each label (host) separately, so archives of several hosts can share one directory.
-  - The newest archive of each label is never deleted. Archives dated in the future (after the controlled host's
-    clock) are always kept and take part in no rule, so a clock that once jumped ahead cannot push out real archives.
+  - The newest archive of each label that is not dated in the future is never deleted. Archives dated in the
+    future (after the controlled host's clock) are always kept, with the reason C(future-dated), and take part in
+    no rule (they use no C(keep_*) slot and do not move the O(keep_within) reference), so a clock that once jumped
+    ahead cannot push out real archives.
   - Archives with the same time are ordered by name; the name that sorts last counts as the newer one.
   - An empty policy (all counts V(0) and no O(keep_within)) is refused rather than deleting every archive.
+  - C(changed) is true exactly when an archive is deleted (in check mode, would be deleted).
 options:
   path:
     description:
@@ -55,6 +59,7 @@ options:
     description:
       - Keep the newest archive of each of the last N ISO weeks (Monday to Sunday, UTC) that have one. V(-1) means
         every week.
+      - An ISO week can span New Year (Monday 2026-12-28 to Sunday 2027-01-03 is C(2026-W53)).
     type: int
     default: 0
   keep_monthly:
@@ -97,7 +102,8 @@ options:
       - Letters, digits, C(.), C(_) and C(-).
     type: str
 notes:
-  - Counts are integers; numbers given as strings (such as survey answers, V("7")) are converted.
+  - Counts are integers; numbers given as strings (such as survey answers, V("7")) are converted. V("unlimited") is
+    not accepted; use V(-1).
   - Unlike restic 0.17 and later, the oldest archive is not kept additionally when a rule has slots left over, so
     the result is exactly what the rules name.
   - The checksum file of a deleted archive is deleted first, so an interrupted run leaves at worst an archive that
@@ -202,7 +208,7 @@ removed:
       type: str
       sample: '2026-10-01T02:00:00Z'
     reason:
-      description: Why the archive goes.
+      description: Why the archive goes, always V(not selected by any rule).
       type: str
       sample: not selected by any rule
     checksum:

@@ -4,7 +4,7 @@
 # papermerge-core 2.1.5 declares Python <3.11 and some dependencies that are not on PyPI, so a
 # plain `pip install papermerge-core==2.1.5` cannot work; this script installs the package without
 # its declared dependencies and then the set of versions in papermerge-2.1.5-constraints.txt
-# (see DESIGN.md "Papermerge 2.1 facts").  Prefers pyenv's 3.10 (inside 2.1.5's range, what its
+# (see docs/design.md "Papermerge 2.1 facts worth knowing").  Prefers pyenv's 3.10 (inside 2.1.5's range, what its
 # Docker image ran); falls back to python3.11.
 #
 # Usage: build_papermerge_venv.sh [VENV_DIR]   (prints the venv path on its last line)
