@@ -66,6 +66,7 @@ REFUSED_TYPES = {
     tarfile.GNUTYPE_SPARSE: "GNU sparse files are not supported",
     b"M": "multi-volume archives are not supported",
     b"N": "old GNU long-name members are not supported",
+    tarfile.SOLARIS_XHDTYPE: "Solaris extended headers are not supported",  # tarfile and GNU tar read them as pax
 }
 # Global pax records that would change every member after them; no tar program writes them, and tarfile
 # applies a global size to the member but skips the member's own size of data: the two would part ways.
@@ -147,16 +148,18 @@ class TarReader:
         self._skip_rest()
         extended = {}       # what the extended headers in front of the member said, by their type flag
         extended_size = 0
+        after_global = False
         while True:
             header = self._next_header()
             if header is None:
-                if extended:
+                if extended or after_global:  # tarfile refuses that too
                     raise TarFormatError("the archive ends after an extended header, without the member it "
                                          "describes (at byte %d)" % self.offset)
                 return None
             kind = header.type
             if kind == PAX_GLOBAL_HEADER:
                 self._take_global(header, extended)
+                after_global = True
                 continue
             if kind in REFUSED_TYPES:
                 raise TarFormatError("member %r: %s" % (header.name, REFUSED_TYPES[kind]))
@@ -218,6 +221,9 @@ class TarReader:
                 header.type = tarfile.DIRTYPE
         if header.isdir():
             header.name = header.name.rstrip("/") or header.name
+        elif header.name.endswith("/"):
+            # tarfile drops the slash from a pax path, and keeps it in any other name.
+            raise TarFormatError("member %r is not a directory, but its name ends with '/'" % header.name)
         if header.type in WITHOUT_DATA and header.size:
             # tarfile skips no data after them, GNU tar skips size bytes after a symlink, FIFO or device: the
             # two would read different members from what follows.
