@@ -425,3 +425,20 @@ def test_chunks_of_no_size_are_refused(chunk_size):
     reader.next()
     with pytest.raises(ValueError, match='positive'):
         next(reader.chunks(chunk_size))
+
+
+def test_a_solaris_extended_header_is_refused():
+    # tarfile and GNU tar read it as a pax header: read as a member, the names after it would differ.
+    with pytest.raises(TarFormatError, match='Solaris'):
+        read_hostile(pax([(b'path', b'docs/x')], kind=tarfile.SOLARIS_XHDTYPE) + header())
+
+
+def test_a_file_whose_name_ends_with_a_slash_is_refused():
+    # tarfile drops the slash of a pax path (a file 'docs/x'), and keeps it in a header's own name.
+    with pytest.raises(TarFormatError, match="not a directory, but its name ends with '/'"):
+        read_hostile(pax([(b'path', b'docs/x/')]) + header())
+
+
+def test_an_archive_that_ends_after_a_global_pax_header_is_refused():
+    with pytest.raises(TarFormatError, match='without the member'):
+        read_hostile(header() + pax([(b'mtime', b'5')], kind=tarfile.XGLTYPE))
