@@ -44,8 +44,10 @@ EXTENDED_HEADER_MAX = 1024 * 1024
 MTIME_MAX = 10 ** 11
 # No file system holds a larger file (the largest off_t); base-256 size fields can claim up to 2 ** 88.
 SIZE_MAX = 2 ** 63 - 1
-# Fields this reader only checks (mode, uid, ...) may hold anything their 8 bytes can.
+# The mode and the checksum may hold anything their 8 bytes can; user and group ids and device numbers are 32
+# bits wide on Linux, and GNU tar refuses larger ones.
 NUMBER_MAX = 2 ** 64
+ID_MAX = 2 ** 32 - 1
 # A pax mtime's fraction: tar programs write nanoseconds (9 digits); a longer one costs float() time for nothing.
 FRACTION_DIGITS_MAX = 18
 # No bound here has more digits: a longer string is refused before int() spends quadratic time on it.
@@ -74,14 +76,18 @@ REFUSED_GLOBAL_KEYS = ("path", "linkpath", "size")
 USTAR_MAGIC = b"ustar\x00"
 # The numeric fields of a header this reader does not use.  They are checked all the same: tarfile stops
 # reading an archive at a header with anything but a number there, GNU tar reports an error.
-UNUSED_NUMBERS = (("mode", 100, 108), ("uid", 108, 116), ("gid", 116, 124), ("devmajor", 329, 337),
-                  ("devminor", 337, 345))
+UNUSED_NUMBERS = (("mode", 100, 108, NUMBER_MAX), ("uid", 108, 116, ID_MAX), ("gid", 116, 124, ID_MAX),
+                  ("devmajor", 329, 337, ID_MAX), ("devminor", 337, 345, ID_MAX))
 # The numeric fields from mode to checksum as tarfile and GNU tar write them: fixed-width octal digits, whose
 # values are within every bound by their width.  One match reads nearly every header; any other form of them
 # goes field by field through _number.
 _PLAIN_NUMBERS = re.compile(br"[0-7]{7}\x00[0-7]{7}\x00[0-7]{7}\x00([0-7]{11})[\x00 ]([0-7]{11})[\x00 ]([0-7]{6})\x00 ")
 _NO_DEVICE = (b"\0" * 16, b"0000000\x000000000\x00")
 _PAX_RECORD = re.compile(br"(\d+) ([^=]+)=")
+# Numbers of pax records this reader does not use, checked all the same (GNU tar refuses malformed ones).
+UNUSED_PAX_NUMBERS = ("uid", "gid")
+UNUSED_PAX_TIMES = ("atime", "ctime")
+TIME_NAMES = {"mtime": "modification time", "atime": "access time", "ctime": "change time"}
 _OCTAL_DIGITS = b"01234567"
 _DECIMAL_DIGITS = b"0123456789"
 
@@ -173,7 +179,7 @@ class TarReader:
             if kind == PAX_HEADER:
                 extended[kind] = self._pax_records(header)
             else:
-                extended[kind] = self._extended_data(header).split(b"\0", 1)[0]
+                extended[kind] = self._long_name(header)
 
     def chunks(self, chunk_size):
         """Yield the current member's data in pieces of at most chunk_size bytes."""
@@ -251,6 +257,7 @@ class TarReader:
             header.size = _pax_integer(merged["size"], "size", self.offset, SIZE_MAX)
         if "mtime" in merged:
             header.mtime = _pax_time(merged["mtime"], self.offset)
+        _check_unused_pax_numbers(merged, self.offset)
         if any(key.startswith("GNU.sparse.") for key in merged):
             raise TarFormatError("member %r: GNU sparse files are not supported" % header.name)
 
@@ -296,8 +303,18 @@ class TarReader:
     def _extended_data(self, header):
         self._claim(header.size, header.name)
         data = b"".join(self.chunks(header.size or 1))
-        self._skip_rest()
+        if self._skip_rest().strip(b"\0"):
+            # tarfile reads an extended header's whole last block: it would find more records (or name) there.
+            raise TarFormatError("the padding after an extended header (before byte %d) holds data" % self.offset)
         return data
+
+    def _long_name(self, header):
+        data = self._extended_data(header)
+        if b"\0" not in data:
+            # GNU tar ends the name where its size says, tarfile at the first NUL, even past the size.
+            raise TarFormatError("a %s (before byte %d) does not end with a NUL byte"
+                                 % (EXTENDED_NAMES[header.type], self.offset))
+        return data.split(b"\0", 1)[0]
 
     def _pax_records(self, header):
         """The records of a pax header's data as {key: raw value}; each record's length is checked before use."""
@@ -317,17 +334,31 @@ class TarReader:
         return records
 
     def _skip_rest(self):
+        """Skip what is left of the current member's data; returns the padding after it."""
         for _chunk in self.chunks(1024 * 1024):
             pass
+        padding = b""
         if self.padding:
-            if len(self._read(self.padding)) != self.padding:
+            padding = self._read(self.padding)
+            if len(padding) != self.padding:
                 raise TarFormatError("the archive ends inside a member's padding (at byte %d)" % self.offset)
             self.padding = 0
+        return padding
 
     def _read(self, size):
         data = self.source.read(size)
         self.offset += len(data)
         return data
+
+
+def _check_unused_pax_numbers(records, offset):
+    """GNU tar refuses an archive whose pax uid, gid, atime or ctime is not a number: so does this reader."""
+    for key in UNUSED_PAX_NUMBERS:
+        if key in records:
+            _pax_integer(records[key], key, offset, ID_MAX)
+    for key in UNUSED_PAX_TIMES:
+        if key in records:
+            _pax_time(records[key], offset, key)
 
 
 def _refuse_two_names(extended, records, offset):
@@ -350,8 +381,8 @@ def _field(raw):
 
 def _numbers(block, where):
     """Every numeric field of a header through _number; returns its size, mtime and checksum."""
-    for what, start, end in UNUSED_NUMBERS:
-        _number(block[start:end], what, where, NUMBER_MAX)
+    for what, start, end, limit in UNUSED_NUMBERS:
+        _number(block[start:end], what, where, limit)
     return (_number(block[124:136], "size", where, SIZE_MAX), _number(block[136:148], "mtime", where, MTIME_MAX),
             _number(block[148:156], "checksum", where, NUMBER_MAX))
 
@@ -366,23 +397,28 @@ def _number(raw, what, where, limit):
     if raw[:1] == b"\x80":
         return _within(int.from_bytes(raw[1:], "big"), what, where, limit)
     digits = _field(raw).strip(b" ")
-    return _integer(digits, 8, what, where, limit) if digits else 0
+    if digits:
+        return _integer(digits, 8, what, where, limit)
+    if raw and not raw.strip(b" "):
+        # No NUL and no digit: GNU tar refuses ("Blanks in header"), tarfile reads 0.
+        raise TarFormatError("a %s field holds only blanks (near byte %d): the archive is damaged" % (what, where))
+    return 0
 
 
 def _pax_integer(raw, what, where, limit):
     return _integer(raw, 10, "pax %s" % what, where, limit)
 
 
-def _pax_time(raw, where):
-    """A pax mtime: decimal seconds, optionally with a fraction; never negative (no backup file predates 1970)."""
+def _pax_time(raw, where, what="mtime"):
+    """A pax time: decimal seconds, optionally with a fraction; never negative (no backup file predates 1970)."""
     seconds, dot, fraction = raw.partition(b".")
-    value = _integer(seconds, 10, "pax modification time", where, MTIME_MAX)
+    value = _integer(seconds, 10, "pax " + TIME_NAMES[what], where, MTIME_MAX)
     if not dot:
         return float(value)
     if not fraction or fraction.strip(_DECIMAL_DIGITS) or len(fraction) > FRACTION_DIGITS_MAX:
-        raise TarFormatError("a pax header's modification time %r (before byte %d) is not a plausible time "
-                             "(decimal seconds, at most %d digits after the point)"
-                             % (_shown(raw), where, FRACTION_DIGITS_MAX))
+        raise TarFormatError("a pax header's %s %r (before byte %d) is not a plausible time (decimal seconds, at "
+                             "most %d digits after the point)"
+                             % (TIME_NAMES[what], _shown(raw), where, FRACTION_DIGITS_MAX))
     return float(raw)
 
 
