@@ -9,7 +9,8 @@ tens of thousands of small sidecar files was most of the time the reading thread
 reader parses the same formats in a tenth of that:
 
 - ustar, GNU and old (v7) headers, with the ustar name prefix; numbers in octal or base-256;
-- pax extended headers, per member and global (path, linkpath, size, mtime; other keys are ignored);
+- pax extended headers, per member and global (path, linkpath, size and mtime are read, uid, gid, atime and
+  ctime checked, other keys ignored);
 - GNU long names and long link names;
 - a header's checksum must match (tarfile accepts a bad one after the first member and stops there silently).
 
@@ -179,7 +180,7 @@ class TarReader:
             if kind == PAX_HEADER:
                 extended[kind] = self._pax_records(header)
             else:
-                extended[kind] = self._long_name(header)
+                extended[kind] = self._extended_data(header).split(b"\0", 1)[0]
 
     def chunks(self, chunk_size):
         """Yield the current member's data in pieces of at most chunk_size bytes."""
@@ -256,7 +257,7 @@ class TarReader:
         if "size" in merged:
             header.size = _pax_integer(merged["size"], "size", self.offset, SIZE_MAX)
         if "mtime" in merged:
-            header.mtime = _pax_time(merged["mtime"], self.offset)
+            header.mtime = _pax_time(merged["mtime"], "mtime", self.offset)
         _check_unused_pax_numbers(merged, self.offset)
         if any(key.startswith("GNU.sparse.") for key in merged):
             raise TarFormatError("member %r: GNU sparse files are not supported" % header.name)
@@ -264,7 +265,8 @@ class TarReader:
     def _parse(self, block, where):
         plain = _PLAIN_NUMBERS.match(block, 100, 156)
         if plain is not None and block[329:345] in _NO_DEVICE:
-            size, mtime, checksum = [int(digits, 8) for digits in plain.groups()]
+            size, mtime, checksum = plain.groups()
+            size, mtime, checksum = int(size, 8), int(mtime, 8), int(checksum, 8)
         else:
             size, mtime, checksum = _numbers(block, where)
         unsigned = sum(block[:148]) + 256 + sum(block[156:])
@@ -304,17 +306,10 @@ class TarReader:
         self._claim(header.size, header.name)
         data = b"".join(self.chunks(header.size or 1))
         if self._skip_rest().strip(b"\0"):
-            # tarfile reads an extended header's whole last block: it would find more records (or name) there.
+            # tarfile reads an extended header's whole last block, GNU tar only its size: tarfile would find more
+            # records there, or a longer name (it ends a long name at the first NUL, past the size).
             raise TarFormatError("the padding after an extended header (before byte %d) holds data" % self.offset)
         return data
-
-    def _long_name(self, header):
-        data = self._extended_data(header)
-        if b"\0" not in data:
-            # GNU tar ends the name where its size says, tarfile at the first NUL, even past the size.
-            raise TarFormatError("a %s (before byte %d) does not end with a NUL byte"
-                                 % (EXTENDED_NAMES[header.type], self.offset))
-        return data.split(b"\0", 1)[0]
 
     def _pax_records(self, header):
         """The records of a pax header's data as {key: raw value}; each record's length is checked before use."""
@@ -358,7 +353,7 @@ def _check_unused_pax_numbers(records, offset):
             _pax_integer(records[key], key, offset, ID_MAX)
     for key in UNUSED_PAX_TIMES:
         if key in records:
-            _pax_time(records[key], offset, key)
+            _pax_time(records[key], key, offset)
 
 
 def _refuse_two_names(extended, records, offset):
@@ -409,7 +404,7 @@ def _pax_integer(raw, what, where, limit):
     return _integer(raw, 10, "pax %s" % what, where, limit)
 
 
-def _pax_time(raw, where, what="mtime"):
+def _pax_time(raw, what, where):
     """A pax time: decimal seconds, optionally with a fraction; never negative (no backup file predates 1970)."""
     seconds, dot, fraction = raw.partition(b".")
     value = _integer(seconds, 10, "pax " + TIME_NAMES[what], where, MTIME_MAX)
@@ -430,16 +425,20 @@ def _integer(digits, base, what, where, limit):
     int() spends quadratic time on it (and before Python 3.11's 4300-digit limit raises ValueError).
     """
     allowed = _OCTAL_DIGITS if base == 8 else _DECIMAL_DIGITS
-    if digits[:1] == b"-" and digits[1:] and not digits[1:].strip(allowed):
-        raise TarFormatError("a %s field holds %r (near byte %d), a negative number: the archive is damaged or "
-                             "was made to mislead" % (what, _shown(digits), where))
     if not digits or digits.strip(allowed):
-        raise TarFormatError("a %s field holds %r (near byte %d), not a number: the archive is damaged or not "
-                             "a tar archive" % (what, _shown(digits), where))
+        raise _not_a_number(digits, allowed, what, where)
     if len(digits) > _DIGITS_MAX and len(digits.lstrip(b"0")) > _DIGITS_MAX:
         raise TarFormatError("a %s field holds a number of %d digits (near byte %d): the archive is damaged or "
                              "was made to mislead" % (what, len(digits), where))
     return _within(int(digits, base), what, where, limit)
+
+
+def _not_a_number(digits, allowed, what, where):
+    if digits[:1] == b"-" and digits[1:] and not digits[1:].strip(allowed):
+        return TarFormatError("a %s field holds %r (near byte %d), a negative number: the archive is damaged or "
+                              "was made to mislead" % (what, _shown(digits), where))
+    return TarFormatError("a %s field holds %r (near byte %d), not a number: the archive is damaged or not a tar "
+                          "archive" % (what, _shown(digits), where))
 
 
 def _within(value, what, where, limit):

@@ -442,3 +442,38 @@ def test_a_file_whose_name_ends_with_a_slash_is_refused():
 def test_an_archive_that_ends_after_a_global_pax_header_is_refused():
     with pytest.raises(TarFormatError, match='without the member'):
         read_hostile(header() + pax([(b'mtime', b'5')], kind=tarfile.XGLTYPE))
+
+
+# What the mutation fuzz (tests/fuzz) found GNU tar refusing or tarfile reading otherwise.
+
+def test_a_numeric_field_of_blanks_only_is_refused():
+    # tarfile reads 0, GNU tar refuses ("Blanks in header where numeric time_t value expected").
+    with pytest.raises(TarFormatError, match='mtime field holds only blanks'):
+        read_hostile(header(fields={MTIME: b' ' * 12}))
+
+
+@pytest.mark.parametrize('key, value', [(b'uid', b'nan'), (b'gid', b'-1'), (b'uid', b'%d' % 2 ** 32),
+                                        (b'atime', b'1e3'), (b'ctime', b'5.')])
+def test_pax_numbers_not_used_are_checked_as_gnu_tar_checks_them(key, value):
+    with pytest.raises(TarFormatError, match='pax'):
+        read_hostile(pax([(key, value)]) + header())
+
+
+def test_ids_wider_than_32_bits_are_refused():
+    with pytest.raises(TarFormatError, match='uid of %d .* is more than' % 2 ** 48):
+        read_hostile(header(fields={108: b'\x80' + (2 ** 48).to_bytes(7, 'big')}))
+
+
+def test_a_gnu_long_name_longer_than_its_size_is_refused():
+    # Its size says 'd', GNU tar reads 'd', tarfile reads on to the first NUL in the block: 'docs/nnn...'.
+    raw = extended(tarfile.GNUTYPE_LONGNAME, b'docs/' + b'n' * 300, size=b'00000000001\0')
+    with pytest.raises(TarFormatError, match='padding after an extended header'):
+        read_hostile(raw + header())
+
+
+def test_data_in_the_padding_of_an_extended_header_is_refused():
+    # tarfile parses the whole block: it would read a second record, 'path=docs/evil.pdf'.
+    raw = bytearray(pax([(b'path', b'docs/a.pdf')]))
+    raw[BLOCK + 20:BLOCK + 40] = b'19 path=docs/evil\n\0\0'
+    with pytest.raises(TarFormatError, match='padding after an extended header'):
+        read_hostile(bytes(raw) + header())

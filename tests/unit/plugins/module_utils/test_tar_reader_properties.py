@@ -161,7 +161,7 @@ def test_a_pax_number_accepted_means_the_same_number_to_tarfile(raw):
         return
     assert value == int(raw.decode()) >= 0
     try:
-        time = tar_reader._pax_time(raw, 0)
+        time = tar_reader._pax_time(raw, 'mtime', 0)
     except TarFormatError:
         return
     assert time == float(raw.decode()) >= 0
