@@ -79,7 +79,7 @@ def best_times(readers, raw, runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--members', type=int, default=10000)
     parser.add_argument('--runs', type=int, default=7)
     parser.add_argument('--baseline', help='another tar_reader.py to time against this one')

@@ -33,7 +33,7 @@ CHUNK = 1 << 20
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--headroom-mb', type=int, default=160)
     parser.add_argument('--warm-up', required=True, help='an archive archive_info accepts, read once before the limit')
     parser.add_argument('--without-checks', action='store_true')

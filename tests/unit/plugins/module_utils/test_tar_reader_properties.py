@@ -9,8 +9,8 @@
    exactly what tarfile reads.  A reader that accepted a header tarfile reads otherwise would fail here.
 
 Examples are random, except in CI (CI=true), where they are derived from the test (derandomize) so that a run
-is reproducible; a failure prints the example to replay.  HYPOTHESIS_PROFILE=explore tries 20,000 of each.  tests/fuzz drives whole archives
-through archive_info in a memory-limited subprocess.
+is reproducible; a failure prints the example to replay.  HYPOTHESIS_PROFILE=explore tries 20,000 of each.
+tests/fuzz drives whole archives through archive_info in a memory-limited subprocess.
 """
 
 import io
