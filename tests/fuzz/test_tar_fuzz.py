@@ -44,6 +44,8 @@ import pytest
 
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest as manifest_format
 
+from tar_headers import fix_checksum, header_offsets
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 WORKER = HERE / 'tar_fuzz_worker.py'
@@ -148,32 +150,8 @@ def normal(name):
     return '/'.join(part for part in name.split('/') if part not in ('', '.'))
 
 
-# Mutations: each takes a random source and the tar (a bytearray, changed in place or replaced) and says what
-# it did.  `headers` walks the tar as far as it still can.
-
-def headers(raw):
-    """[(offset, type flag, data blocks)] of the headers, as long as they still parse."""
-    found, position = [], 0
-    while position + BLOCK <= len(raw):
-        block = bytes(raw[position:position + BLOCK])
-        if block == b'\0' * BLOCK:
-            break
-        try:
-            info = tarfile.TarInfo.frombuf(block, 'utf-8', 'surrogateescape')
-        except tarfile.HeaderError:
-            break
-        blocks = -(-max(info.size, 0) // BLOCK) if info.type not in (tarfile.DIRTYPE, tarfile.SYMTYPE) else 0
-        found.append((position, info.type, blocks))
-        position += BLOCK * (1 + blocks)
-    return found
-
-
-def fix_checksum(raw, offset):
-    block = bytearray(raw[offset:offset + BLOCK])
-    block[148:156] = b' ' * 8
-    block[148:156] = b'%06o\x00 ' % sum(block)
-    raw[offset:offset + BLOCK] = block
-
+# Mutations: each takes a random source, the tar (a bytearray, changed in place) and the offset of a header,
+# and says what it did.
 
 def header_block(name, size, kind, rng):
     """An extended header claiming size bytes (negative and huge ones too), or now and then a hostile number."""
@@ -254,10 +232,10 @@ def insert_long_name(rng, raw, offset):
 
 
 def duplicate(rng, raw, offset):
-    entry = rng.choice(headers(raw) or [(0, b'0', 0)])
-    copy = bytes(raw[entry[0]:entry[0] + BLOCK * (1 + entry[2])])
+    start, blocks = rng.choice(header_offsets(raw) or [(0, 0)])
+    copy = bytes(raw[start:start + BLOCK * (1 + blocks)])
     raw[offset:offset] = copy
-    return 'copy of the header at %d' % entry[0]
+    return 'copy of the header at %d' % start
 
 
 IN_PLACE = [(flip_byte, 3), (rewrite_number, 6), (shift_size, 2), (retype, 2)]
@@ -275,7 +253,7 @@ def mutate(seed, bases, zeros_gz):
     raw = bytearray(bases[label])
     done = [label]
     for _change in range(rng.choice([1, 1, 2, 3])):
-        found = headers(raw)
+        found = header_offsets(raw)
         if not found:
             break
         offset = rng.choice(found)[0]
@@ -289,7 +267,7 @@ def mutate(seed, bases, zeros_gz):
         done.append('cut at %d' % cut)
         return gzip.compress(bytes(raw[:cut]), 1), done
     if roll < 0.12:
-        found = headers(raw) or [(0, b'0', 0)]
+        found = header_offsets(raw) or [(0, 0)]
         offset = rng.choice(found)[0]
         if rng.random() < 0.7:
             raw[offset + 124:offset + 136] = rng.choice([b'-0000000007\0', b'\xff' * 12, b'77777777777\0'])
@@ -484,7 +462,7 @@ def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
     """The issue's archive (a size of -7, then zeros): the old int() reader blows the limit, ours refuses it."""
     archives, warm_up = bases
     raw = bytearray(archives['ours-pax'])
-    offset = headers(raw)[-1][0]  # the manifest's header
+    offset = header_offsets(raw)[-1][0]  # the manifest's header
     raw[offset + 124:offset + 136] = b'-0000000007\0'
     fix_checksum(raw, offset)
     path = tmp_path / 'minus-seven.tar.gz'

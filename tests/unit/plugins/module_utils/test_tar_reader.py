@@ -7,6 +7,8 @@ import pytest
 
 from ansible_collections.papermerge.backup.plugins.module_utils.tar_reader import BLOCK, TarFormatError, TarReader
 
+from tar_headers import fix_checksum
+
 LONG_NAME = 'docs/user_%s/document_%s/v1/%s.pdf' % ('a' * 36, 'b' * 36, 'c' * 80)
 LONG_TARGET = '../../' + LONG_NAME
 
@@ -243,8 +245,7 @@ def patched(block, fields, checksum=True):
     for start, value in fields.items():
         block[start:start + len(value)] = value
     if checksum:
-        block[148:156] = b' ' * 8
-        block[148:156] = b'%06o\x00 ' % sum(block)
+        fix_checksum(block)
     return bytes(block)
 
 
