@@ -406,8 +406,8 @@ def gnu_tar_disagrees(listing, path):
 
 def extracted(root):
     found = {}
-    for directory, _dirs, names in os.walk(str(root)):
-        for name in names:
+    for directory, dirs, names in os.walk(str(root)):
+        for name in dirs + names:  # a symlink to a directory is among dirs (and not followed)
             path = os.path.join(directory, name)
             relative = os.path.relpath(path, str(root))
             if os.path.islink(path):
