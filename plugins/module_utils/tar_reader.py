@@ -243,7 +243,8 @@ class TarReader:
     def _apply_extended(self, header, extended):
         """Names, size and time from the member's extended headers and the global pax records."""
         records = extended.get(PAX_HEADER, {})
-        _refuse_two_names(extended, records, self.offset)
+        if len(extended) > 1:
+            _refuse_two_names(extended, records, self.offset)
         merged = dict(self.global_records)
         merged.update(records)
         if GNU_LONG_NAME in extended:
@@ -305,7 +306,8 @@ class TarReader:
     def _extended_data(self, header):
         self._claim(header.size, header.name)
         data = b"".join(self.chunks(header.size or 1))
-        if self._skip_rest().strip(b"\0"):
+        padding = self._skip_rest()
+        if padding != ZERO_BLOCK[:len(padding)]:
             # tarfile reads an extended header's whole last block, GNU tar only its size: tarfile would find more
             # records there, or a longer name (it ends a long name at the first NUL, past the size).
             raise TarFormatError("the padding after an extended header (before byte %d) holds data" % self.offset)
@@ -430,7 +432,8 @@ def _integer(digits, base, what, where, limit):
     if len(digits) > _DIGITS_MAX and len(digits.lstrip(b"0")) > _DIGITS_MAX:
         raise TarFormatError("a %s field holds a number of %d digits (near byte %d): the archive is damaged or "
                              "was made to mislead" % (what, len(digits), where))
-    return _within(int(digits, base), what, where, limit)
+    value = int(digits, base)
+    return value if value <= limit else _within(value, what, where, limit)
 
 
 def _not_a_number(digits, allowed, what, where):
@@ -442,6 +445,7 @@ def _not_a_number(digits, allowed, what, where):
 
 
 def _within(value, what, where, limit):
+    """value, or TarFormatError when it is above limit."""
     if value > limit:
         raise TarFormatError("a %s of %d (near byte %d) is more than %d: the archive is damaged or was made to "
                              "mislead" % (what, value, where, limit))
