@@ -16,7 +16,7 @@ worker process whose address space is limited (tar_fuzz_worker.py).  A case pass
 and its peak RSS stays under 100 MB and it ends within CASE_TIMEOUT seconds.  Anything else (a crash, a
 MemoryError, a hang, a listing that differs) fails the test, naming the case's seed.
 
-Bounded for CI: FUZZ_CASES cases (default 3000) or FUZZ_SECONDS seconds (default 120), whichever comes first.
+Bounded for CI: FUZZ_CASES cases (default 3000) or FUZZ_SECONDS seconds (default 100), whichever comes first.
 Reproducible: case seeds come from FUZZ_SEED (default below); FUZZ_REPLAY=<case seed> runs that case alone and
 keeps its archive in tests/output/.  `make fuzz` runs this file.
 """
@@ -51,7 +51,7 @@ REPO = HERE.parent.parent
 WORKER = HERE / 'tar_fuzz_worker.py'
 BASE_SEED = int(os.environ.get('FUZZ_SEED', '20261201'))
 CASES = int(os.environ.get('FUZZ_CASES', '3000'))
-SECONDS = float(os.environ.get('FUZZ_SECONDS', '120'))
+SECONDS = float(os.environ.get('FUZZ_SECONDS', '100'))
 REPLAY = os.environ.get('FUZZ_REPLAY')
 RSS_LIMIT = 100 * 1024 * 1024
 CASE_TIMEOUT = 30
