@@ -13,6 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help system-deps venv collection-link papermerge-venv lint sanity units integration molecule test demo build docs clean
+.PHONY: fuzz
 
 help:
 	@echo "make demo         back up a throwaway local Papermerge, show the archive, restore it elsewhere"
@@ -53,13 +54,17 @@ sanity: venv
 units: venv
 	$(BIN)/python -m pytest tests/unit
 
+# Doctored archives through archive_info, bounded: tests/fuzz says how (FUZZ_CASES, FUZZ_SECONDS, FUZZ_REPLAY).
+fuzz: venv
+	$(BIN)/python -m pytest tests/fuzz -q -s -p no:cacheprovider
+
 integration: venv system-deps papermerge-venv
 	$(BIN)/python -m pytest tests/integration -n 2 --durations=15
 
 molecule: venv system-deps papermerge-venv
 	bash scripts/molecule-all.sh
 
-test: system-deps venv lint sanity units integration molecule
+test: system-deps venv lint sanity units fuzz integration molecule
 	@echo "all test stages passed"
 
 demo: system-deps venv papermerge-venv

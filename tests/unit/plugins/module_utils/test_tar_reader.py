@@ -7,6 +7,8 @@ import pytest
 
 from ansible_collections.papermerge.backup.plugins.module_utils.tar_reader import BLOCK, TarFormatError, TarReader
 
+from tar_headers import fix_checksum
+
 LONG_NAME = 'docs/user_%s/document_%s/v1/%s.pdf' % ('a' * 36, 'b' * 36, 'c' * 80)
 LONG_TARGET = '../../' + LONG_NAME
 
@@ -166,7 +168,7 @@ def test_a_malformed_pax_record_is_refused():
     raw[record - 3:record - 1] = b'99'  # the record's length no longer fits
     header = bytes(raw[:BLOCK])
     checksum = sum(header[:148]) + 256 + sum(header[156:])
-    with pytest.raises(TarFormatError, match='malformed'):
+    with pytest.raises(TarFormatError, match='pax record length of 99 .* is more than'):
         read_all(bytes(raw[:148]) + b'%06o\x00 ' % checksum + bytes(raw[156:]))
 
 
@@ -199,16 +201,15 @@ def test_member_types_are_reported_not_judged():
 
 
 def test_many_extended_headers_for_one_member_are_refused_together():
-    records = []
-    for number in range(3):  # three pax headers of 400 KB each in front of one member
-        info = tarfile.TarInfo('docs/a')
-        info.pax_headers = {'comment': str(number) * 400000}
-        raw = tar_bytes([(info, b'')], tarfile.PAX_FORMAT)
-        pax_size = int(raw[124:136].rstrip(b'\0 ') or b'0', 8)
-        records.append(raw[:BLOCK + -(-pax_size // BLOCK) * BLOCK])  # the pax header and its data only
-    member = tar_bytes([(tarfile.TarInfo('docs/a'), b'')], tarfile.GNU_FORMAT)
+    info = tarfile.TarInfo('docs/a')
+    info.pax_headers = {'comment': 'c' * 400000}
+    raw = tar_bytes([(info, b'')], tarfile.PAX_FORMAT)
+    pax_size = int(raw[124:136].rstrip(b'\0 ') or b'0', 8)
+    pax = raw[:BLOCK + -(-pax_size // BLOCK) * BLOCK]  # the pax header and its data only
+    link = tarfile.TarInfo('docs/' + 'n' * 400000)  # a GNU long name and long link name of 400 KB each
+    link.type, link.linkname = tarfile.SYMTYPE, 'l' * 400000
     with pytest.raises(TarFormatError, match='implausibly large'):
-        read_all(b''.join(records) + member)
+        read_all(pax + tar_bytes([(link, None)], tarfile.GNU_FORMAT))
 
 
 @pytest.mark.parametrize('mtime', ['nan', 'inf', '1e300'])
@@ -217,3 +218,263 @@ def test_an_implausible_modification_time_is_refused(mtime):
     info.pax_headers = {'mtime': mtime}
     with pytest.raises(TarFormatError, match='modification time'):
         read_all(tar_bytes([(info, b'')], tarfile.PAX_FORMAT))
+
+
+# Hostile headers (issue 10): every number passes one door, every length is checked before a read.
+
+class RecordingSource:
+    """A stream that refuses the reads a bounded reader never makes: negative, unbounded or larger than largest."""
+
+    def __init__(self, raw, largest=1 << 20):
+        self.stream = io.BytesIO(raw)
+        self.largest = largest
+        self.requests = []
+
+    def read(self, size):
+        self.requests.append(size)
+        assert size is not None and 0 < size <= self.largest, 'read(%r): a length was used unchecked' % (size,)
+        return self.stream.read(size)
+
+
+SIZE, MTIME, PREFIX = 124, 136, 345  # where header fields start
+
+
+def patched(block, fields, checksum=True):
+    """A header block with fields ({start: bytes}) replaced and, unless told otherwise, a valid checksum."""
+    block = bytearray(block)
+    for start, value in fields.items():
+        block[start:start + len(value)] = value
+    if checksum:
+        fix_checksum(block)
+    return bytes(block)
+
+
+def header(name='docs/a', size=0, kind=tarfile.REGTYPE, tar_format=tarfile.USTAR_FORMAT, linkname='', fields=None):
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.linkname = size, kind, linkname
+    return patched(info.tobuf(tar_format)[-BLOCK:], fields or {})
+
+
+def extended(kind, data, size=None):
+    """An extended header (pax or GNU long name) with its data, padded; size overrides its size field."""
+    block = header('././@LongLink', len(data), kind)
+    if size is not None:
+        block = patched(block, {SIZE: size})
+    return block + data + b'\0' * (-len(data) % BLOCK)
+
+
+def pax(records, kind=tarfile.XHDTYPE):
+    data = b''
+    for key, value in records:
+        record = b' %s=%s\n' % (key, value)
+        length = len(record) + 1
+        length = len(record) + len(str(length + len(record)).encode()) if length > 9 else length
+        data += b'%d%s' % (length, record)
+    return extended(kind, data)
+
+
+def read_hostile(raw, **options):
+    source = RecordingSource(raw + b'\0' * 2 * BLOCK)
+    reader = TarReader(source, **options)
+    found = []
+    header_ = reader.next()
+    while header_ is not None:
+        found.append((header_.name, b''.join(reader.chunks(1 << 20))))
+        header_ = reader.next()
+    return found
+
+
+ZEROS = b'\0' * (4 << 20)  # a member of zeros after a lying header: the old reader took it all in one read
+
+
+@pytest.mark.parametrize('field', [
+    b'-0000000007',     # int(b'-0000000007', 8) == -7: chunks() read the whole stream at once
+    b'0o0000000007',    # int() takes the prefix; GNU tar refuses it
+    b'+0000000007',
+    b'0000_000007',
+    b'\t0000000007',
+    b'7 7',
+    b'\xff' + b'\xff' * 11,   # base-256, negative
+])
+def test_a_size_that_is_not_a_plain_non_negative_octal_number_is_refused(field):
+    raw = header(fields={SIZE: field.ljust(12, b'\0')})
+    with pytest.raises(TarFormatError, match='size field holds|not a number|negative'):
+        read_hostile(raw + ZEROS)
+
+
+def test_a_negative_octal_size_is_refused_before_any_read_of_data():
+    source = RecordingSource(header(fields={SIZE: b'-0000000007\0'}) + ZEROS)
+    with pytest.raises(TarFormatError, match="'-0000000007'.*negative"):
+        TarReader(source).next()
+    assert source.requests == [BLOCK]
+
+
+@pytest.mark.parametrize('what, start, width', [('mtime', 136, 12), ('mode', 100, 8), ('uid', 108, 8),
+                                                ('gid', 116, 8), ('devmajor', 329, 8), ('devminor', 337, 8)])
+def test_every_numeric_field_is_checked_even_those_not_used(what, start, width):
+    # tarfile stops reading at such a header (silently, after the first member): we would see more than it.
+    raw = header(fields={start: b'-7'.ljust(width, b'\0')})
+    with pytest.raises(TarFormatError, match='%s field holds' % what):
+        read_hostile(raw)
+
+
+def test_a_size_larger_than_any_file_is_refused_before_it_is_read():
+    raw = header(fields={SIZE: b'\x80' + (2 ** 80).to_bytes(11, 'big')})
+    with pytest.raises(TarFormatError, match='size of %d .* more than' % 2 ** 80):
+        read_hostile(raw + ZEROS)
+
+
+def test_a_size_larger_than_what_the_stream_holds_is_refused_when_its_length_is_known():
+    raw = header(fields={SIZE: b'%011o\0' % (10 << 20)}) + b'x' * BLOCK + b'\0' * 2 * BLOCK
+    source = RecordingSource(raw)
+    with pytest.raises(TarFormatError, match='claims 10485760 bytes .* only 1536 more'):
+        TarReader(source, size=len(raw)).next()
+    assert source.requests == [BLOCK]
+
+
+@pytest.mark.parametrize('kind', [tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                                  tarfile.XGLTYPE])
+def test_an_extended_header_with_a_negative_size_is_refused(kind):
+    # Its size was subtracted from the bound on extended headers, and read as "everything".
+    raw = extended(kind, b'', size=b'-0000001000\0') + ZEROS
+    with pytest.raises(TarFormatError, match='negative'):
+        read_hostile(raw)
+
+
+def test_a_pax_record_length_of_thousands_of_digits_is_refused_as_a_tar_error():
+    # int() raised ValueError past 4300 digits (escaping archive_reader's handling), and takes quadratic time.
+    raw = pax([(b'comment', b'x')]).replace(b'13 comment=x\n', b'9' * 5000 + b' comment=x\n', 1)
+    raw = patched(raw[:BLOCK], {SIZE: b'%011o\0' % len(b'9' * 5000 + b' comment=x\n')}) + raw[BLOCK:]
+    with pytest.raises(TarFormatError, match='5000 digits'):
+        read_hostile(raw + header())
+
+
+@pytest.mark.parametrize('value', [b' 12', b'12 ', b'+12', b'1_2', '١٢'.encode(), b'-5', b'', b'0x10'])
+def test_a_pax_size_that_is_not_plain_decimal_digits_is_refused(value):
+    with pytest.raises(TarFormatError, match='pax size field holds'):
+        read_hostile(pax([(b'size', value)]) + header())
+
+
+@pytest.mark.parametrize('value', [b'1e3', b'1_0', b' 5', '١'.encode(), b'-1.5', b'5.', b'.5', b'5.1.2',
+                                   b'1.' + b'0' * 19])
+def test_a_pax_mtime_that_is_not_plain_decimal_seconds_is_refused(value):
+    with pytest.raises(TarFormatError, match='modification time'):
+        read_hostile(pax([(b'mtime', value)]) + header())
+
+
+def test_a_plain_pax_mtime_with_nanoseconds_is_read():
+    assert read_hostile(pax([(b'mtime', b'1764115201.123456789')]) + header())[0][0] == 'docs/a'
+
+
+@pytest.mark.parametrize('first, second', [
+    (pax([(b'path', b'docs/first')]), pax([(b'path', b'docs/second')])),   # tarfile: first; GNU tar: second
+    (extended(tarfile.GNUTYPE_LONGNAME, b'docs/long\0'), pax([(b'path', b'docs/pax')])),  # tarfile: long
+    (pax([(b'path', b'docs/pax')]), extended(tarfile.GNUTYPE_LONGNAME, b'docs/long\0')),  # tarfile: pax
+    (extended(tarfile.GNUTYPE_LONGLINK, b'a\0'), pax([(b'linkpath', b'b')])),
+    (extended(tarfile.GNUTYPE_LONGNAME, b'docs/one\0'), extended(tarfile.GNUTYPE_LONGNAME, b'docs/two\0')),
+])
+def test_names_that_tar_programs_would_read_differently_are_refused(first, second):
+    with pytest.raises(TarFormatError, match='disagree about which one counts'):
+        read_hostile(first + second + header())
+
+
+@pytest.mark.parametrize('key', [b'path', b'linkpath', b'size'])
+def test_a_global_pax_header_may_not_set_names_or_sizes(key):
+    # tarfile skips the member's own size of data but reports the global size.
+    with pytest.raises(TarFormatError, match="sets '%s' for every member" % key.decode()):
+        read_hostile(pax([(key, b'1')], kind=tarfile.XGLTYPE) + header(fields={SIZE: b'00000000000\0'}))
+
+
+def test_a_global_pax_header_between_a_member_and_its_extended_header_is_refused():
+    raw = pax([(b'comment', b'x')]) + pax([(b'mtime', b'5')], kind=tarfile.XGLTYPE) + header()
+    with pytest.raises(TarFormatError, match='between'):
+        read_hostile(raw)
+
+
+def test_an_extended_header_without_its_member_is_refused():
+    # The member it described was lost: the archive is damaged, not complete.
+    with pytest.raises(TarFormatError, match='without the member'):
+        read_hostile(header() + pax([(b'path', b'docs/lost')]))
+
+
+@pytest.mark.parametrize('kind', [tarfile.SYMTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE, tarfile.DIRTYPE])
+def test_a_member_without_data_that_claims_some_is_refused(kind):
+    # GNU tar skips a symlink's "data" and would not see the member hidden in it; tarfile and we would.
+    hidden = header('docs/hidden', 5) + b'EVIL!'.ljust(BLOCK, b'\0')
+    raw = header('docs/m', kind=kind, linkname='x', fields={SIZE: b'%011o\0' % BLOCK}) + hidden
+    with pytest.raises(TarFormatError, match='claims 512 bytes of data'):
+        read_hostile(raw)
+
+
+def test_a_name_prefix_outside_a_ustar_header_is_refused():
+    # tarfile prefixes the name with it, GNU tar does not.
+    raw = header('a.pdf', tar_format=tarfile.GNU_FORMAT, fields={PREFIX: b'docs'})
+    with pytest.raises(TarFormatError, match='not a ustar header'):
+        read_hostile(raw)
+
+
+@pytest.mark.parametrize('long_name, own_name', [('docs/d/', 'docs/d'), ('docs/f', 'docs/f/')])
+def test_an_old_style_member_whose_names_disagree_about_being_a_directory_is_refused(long_name, own_name):
+    raw = extended(tarfile.GNUTYPE_LONGNAME, long_name.encode() + b'\0') + header(own_name, kind=tarfile.AREGTYPE)
+    with pytest.raises(TarFormatError, match='disagree about whether it is a directory'):
+        read_hostile(raw)
+
+
+@pytest.mark.parametrize('chunk_size', [0, -1])
+def test_chunks_of_no_size_are_refused(chunk_size):
+    reader = TarReader(io.BytesIO(tar_bytes(members(), tarfile.PAX_FORMAT)))
+    reader.next()
+    with pytest.raises(ValueError, match='positive'):
+        next(reader.chunks(chunk_size))
+
+
+def test_a_solaris_extended_header_is_refused():
+    # tarfile and GNU tar read it as a pax header: read as a member, the names after it would differ.
+    with pytest.raises(TarFormatError, match='Solaris'):
+        read_hostile(pax([(b'path', b'docs/x')], kind=tarfile.SOLARIS_XHDTYPE) + header())
+
+
+def test_a_file_whose_name_ends_with_a_slash_is_refused():
+    # tarfile drops the slash of a pax path (a file 'docs/x'), and keeps it in a header's own name.
+    with pytest.raises(TarFormatError, match="not a directory, but its name ends with '/'"):
+        read_hostile(pax([(b'path', b'docs/x/')]) + header())
+
+
+def test_an_archive_that_ends_after_a_global_pax_header_is_refused():
+    with pytest.raises(TarFormatError, match='without the member'):
+        read_hostile(header() + pax([(b'mtime', b'5')], kind=tarfile.XGLTYPE))
+
+
+# What the mutation fuzz (tests/fuzz) found GNU tar refusing or tarfile reading otherwise.
+
+def test_a_numeric_field_of_blanks_only_is_refused():
+    # tarfile reads 0, GNU tar refuses ("Blanks in header where numeric time_t value expected").
+    with pytest.raises(TarFormatError, match='mtime field holds only blanks'):
+        read_hostile(header(fields={MTIME: b' ' * 12}))
+
+
+@pytest.mark.parametrize('key, value', [(b'uid', b'nan'), (b'gid', b'-1'), (b'uid', b'%d' % 2 ** 32),
+                                        (b'atime', b'1e3'), (b'ctime', b'5.')])
+def test_pax_numbers_not_used_are_checked_as_gnu_tar_checks_them(key, value):
+    with pytest.raises(TarFormatError, match='pax'):
+        read_hostile(pax([(key, value)]) + header())
+
+
+def test_ids_wider_than_32_bits_are_refused():
+    with pytest.raises(TarFormatError, match='uid of %d .* is more than' % 2 ** 48):
+        read_hostile(header(fields={108: b'\x80' + (2 ** 48).to_bytes(7, 'big')}))
+
+
+def test_a_gnu_long_name_longer_than_its_size_is_refused():
+    # Its size says 'd', GNU tar reads 'd', tarfile reads on to the first NUL in the block: 'docs/nnn...'.
+    raw = extended(tarfile.GNUTYPE_LONGNAME, b'docs/' + b'n' * 300, size=b'00000000001\0')
+    with pytest.raises(TarFormatError, match='padding after an extended header'):
+        read_hostile(raw + header())
+
+
+def test_data_in_the_padding_of_an_extended_header_is_refused():
+    # tarfile parses the whole block: it would read a second record, 'path=docs/evil.pdf'.
+    raw = bytearray(pax([(b'path', b'docs/a.pdf')]))
+    raw[BLOCK + 20:BLOCK + 40] = b'19 path=docs/evil\n\0\0'
+    with pytest.raises(TarFormatError, match='padding after an extended header'):
+        read_hostile(bytes(raw) + header())
