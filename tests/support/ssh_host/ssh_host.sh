@@ -13,6 +13,8 @@
 #   ssh_host.sh stop-all ROOT_DIR                    stop every host whose state dir is under ROOT_DIR
 #
 # `auto` takes the first port from 2201 on that nobody listens on (and retries on a lost race).
+# SSH_TEST_HOST_SETENV="NAME=value ..." sets variables in every session (sshd's SetEnv), e.g. the DOCKER_HOST
+# of the test dockerd for a Docker host reached with `docker -H ssh://...`.
 set -euo pipefail
 
 readonly SSHD=/usr/sbin/sshd
@@ -105,6 +107,9 @@ AcceptEnv LANG LC_*
 # sftp.log, so tests can tell what travelled over SFTP.
 Subsystem sftp /usr/lib/openssh/sftp-server -e -l INFO 2>>$state/sftp.log
 EOF
+    if [ -n "${SSH_TEST_HOST_SETENV:-}" ]; then
+        printf 'SetEnv %s\n' "$SSH_TEST_HOST_SETENV" >>"$state/sshd_config"
+    fi
     chmod 0644 "$state/sshd_config"
 }
 
