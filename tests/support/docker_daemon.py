@@ -105,8 +105,9 @@ class DockerDaemon:
         return 'unix://%s' % self.socket
 
     def environment(self, base=None):
-        """An environment in which docker, docker-compose and Ansible's docker connection talk
-        to this daemon (and to no docker context or config of the user's)."""
+        """``base`` (default: this process's environment) made to talk to this daemon, for
+        docker, docker-compose and Ansible's docker connection alike: DOCKER_HOST set, no
+        docker context or client config of the user's, the classic builder."""
         env = dict(os.environ if base is None else base)
         for key in ('DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'):
             env.pop(key, None)
@@ -115,7 +116,7 @@ class DockerDaemon:
         return env
 
     def labels(self):
-        """Labels for everything this run creates (``--label`` pairs, flattened)."""
+        """{label: value} for everything this run creates: its run id and its process."""
         return {RUN_LABEL: self.run_id, PID_LABEL: str(os.getpid())}
 
     # -- running the CLI ----------------------------------------------------------------------

@@ -379,8 +379,9 @@ class ComposeDeployment:
 class QuickstartContainer(PapermergeContainer):
     """Upstream's quick start: ``docker run`` of the image with PAPERMERGE__MAIN__SECRET_KEY and
     DJANGO_SUPERUSER_PASSWORD only, so SQLite (/app/db.sqlite3) and the media (/app/media) live
-    in the container's writable layer.  ``run()`` starts it (``server``: init, then uwsgi on a
-    free loopback port) and waits until it serves; ``remove()`` removes it."""
+    in the container's writable layer.  ``up()`` starts it (``server``: init, then uwsgi on a
+    free loopback port) and waits until it serves; ``down()`` removes it.  Both deployments
+    (this and ComposeDeployment) have up() and down()."""
 
     def __init__(self, daemon, images, base_dir, name, superuser=SUPERUSER):
         super().__init__(daemon, name, {'type': 'sqlite', 'dir': PROJECT_DIR}, superuser,
@@ -389,7 +390,7 @@ class QuickstartContainer(PapermergeContainer):
         self.base_dir = Path(base_dir)
         self.port = free_port()
 
-    def run(self):
+    def up(self):
         self.base_dir.mkdir(parents=True, exist_ok=True)
         uwsgi_ini = self.base_dir / 'uwsgi.ini'
         uwsgi_ini.write_text(UWSGI_INI % self.port)
@@ -407,5 +408,5 @@ class QuickstartContainer(PapermergeContainer):
         _wait_until_serving(self, self.port)
         return self
 
-    def remove(self):
+    def down(self):
         self.daemon.docker('rm', '-f', '-v', self.name, check=False)

@@ -62,76 +62,72 @@ def docker_images(docker_daemon):
 
 
 @pytest.fixture(scope='session')
-def _docker_names(docker_daemon):
-    """Unique names per run: pmbt<run id>x<n> (compose project names allow [a-z0-9_-])."""
+def _deployments(docker_daemon, docker_images):
+    """deploy(kind, base_dir, superuser) -> a started ComposeDeployment or QuickstartContainer
+    named pmbt<run id>x<n> (compose project names allow [a-z0-9_-])."""
     numbers = itertools.count(1)
-    return lambda: 'pmbt%sx%d' % (docker_daemon.run_id, next(numbers))
+
+    def deploy(kind, base_dir, superuser='admin'):
+        name = 'pmbt%sx%d' % (docker_daemon.run_id, next(numbers))
+        return kind(docker_daemon, docker_images, base_dir / name, name, superuser=superuser)
+
+    return deploy
 
 
-@pytest.fixture
-def make_compose_deployment(docker_daemon, docker_images, tmp_path, _docker_names):
+def _factory(deploy, kind, base_dir):
+    """A test's factory of deployments of ``kind``, and the list to take down afterwards."""
     made = []
 
     def make(superuser='admin'):
-        name = _docker_names()
-        deployment = ComposeDeployment(docker_daemon, docker_images, tmp_path / name, name,
-                                       superuser=superuser)
+        deployment = deploy(kind, base_dir, superuser)
         made.append(deployment)
         return deployment.up()
 
+    return make, made
+
+
+@pytest.fixture
+def make_compose_deployment(_deployments, tmp_path):
+    make, made = _factory(_deployments, ComposeDeployment, tmp_path)
     yield make
     for deployment in made:
         deployment.down()
 
 
 @pytest.fixture
-def make_quickstart_container(docker_daemon, docker_images, tmp_path, _docker_names):
-    made = []
-
-    def make(superuser='admin'):
-        name = _docker_names()
-        container = QuickstartContainer(docker_daemon, docker_images, tmp_path / name, name,
-                                        superuser=superuser)
-        made.append(container)
-        return container.run()
-
+def make_quickstart_container(_deployments, tmp_path):
+    make, made = _factory(_deployments, QuickstartContainer, tmp_path)
     yield make
     for container in made:
-        container.remove()
+        container.down()
 
 
-def _read_only(value, instance, name):
-    """Yield ``value``; at session end fail loudly if a test changed ``instance``."""
-    before = instance.state()
-    yield value
-    after = instance.state()
-    if after != before:
-        raise AssertionError('a test changed the read-only %s (make your own with the '
-                             'factories): %s' % (name, diff_states(before, after)))
-
-
-@pytest.fixture(scope='session')
-def seeded_compose_deployment(docker_daemon, docker_images, tmp_path_factory, _docker_names):
-    name = _docker_names()
-    deployment = ComposeDeployment(docker_daemon, docker_images,
-                                   tmp_path_factory.mktemp('compose') / name, name)
+def _seeded_read_only(deployment, container, name):
+    """Start ``deployment``, seed ``container``, yield the deployment, take it down; at session
+    end fail loudly if a test changed the container's instance."""
     try:
-        deployment.up().backend.seed()
-        yield from _read_only(deployment, deployment.backend, 'seeded_compose_deployment')
+        deployment.up()
+        container.seed()
+        before = container.state()
+        yield deployment
+        after = container.state()
+        if after != before:
+            raise AssertionError('a test changed the read-only %s (make your own with the '
+                                 'factories): %s' % (name, diff_states(before, after)))
     finally:
         deployment.down()
 
 
 @pytest.fixture(scope='session')
-def seeded_quickstart_container(docker_daemon, docker_images, tmp_path_factory, _docker_names):
-    name = _docker_names()
-    container = QuickstartContainer(docker_daemon, docker_images,
-                                    tmp_path_factory.mktemp('quickstart') / name, name)
-    try:
-        container.run().seed()
-        yield from _read_only(container, container, 'seeded_quickstart_container')
-    finally:
-        container.remove()
+def seeded_compose_deployment(_deployments, tmp_path_factory):
+    deployment = _deployments(ComposeDeployment, tmp_path_factory.mktemp('compose'))
+    yield from _seeded_read_only(deployment, deployment.backend, 'seeded_compose_deployment')
+
+
+@pytest.fixture(scope='session')
+def seeded_quickstart_container(_deployments, tmp_path_factory):
+    container = _deployments(QuickstartContainer, tmp_path_factory.mktemp('quickstart'))
+    yield from _seeded_read_only(container, container, 'seeded_quickstart_container')
 
 
 @pytest.fixture(scope='session')
