@@ -282,13 +282,12 @@ class DockerDaemon:
 
     def remove_leftovers(self):
         """Remove what runs whose process has ended left behind (killed test sessions)."""
-        listing = self.docker('ps', '-a', '--filter', 'label=' + PID_LABEL,
-                              '--format', '{{.Label "%s"}} {{.Label "%s"}}' % (RUN_LABEL, PID_LABEL))
-        listing += self.docker('volume', 'ls', '--filter', 'label=' + PID_LABEL,
-                               '--format', '{{.Label "%s"}} {{.Label "%s"}}' % (RUN_LABEL, PID_LABEL))
+        owner = '{{.Label "%s"}} {{.Label "%s"}}' % (RUN_LABEL, PID_LABEL)
+        listing = self.docker('ps', '-a', '--filter', 'label=' + PID_LABEL, '--format', owner)
+        listing += self.docker('volume', 'ls', '--filter', 'label=' + PID_LABEL, '--format', owner)
         dead_runs = set()
         for line in listing.splitlines():
-            run, _, pid = line.partition(' ')
+            run, pid = (line.split(' ', 1) + [''])[:2]
             if run and run != self.run_id and pid.isdigit() and not _alive(int(pid)):
                 dead_runs.add(run)
         for run in sorted(dead_runs):

@@ -104,11 +104,11 @@ def _build_base(daemon, tag, work_dir, _tags):
     """mmdebstrap into a tarball, then docker import (a pipe would hide mmdebstrap's failure)."""
     if not shutil.which('mmdebstrap'):
         raise DockerError('mmdebstrap is missing: run scripts/install-system-deps.sh')
-    rootfs = work_dir / 'rootfs.tar'
-    with open(rootfs, 'wb') as out, open(work_dir / 'mmdebstrap.log', 'wb') as log:
+    rootfs, log_file = work_dir / 'rootfs.tar', work_dir / 'mmdebstrap.log'
+    with open(rootfs, 'wb') as out, open(log_file, 'wb') as log:
         result = subprocess.run(MMDEBSTRAP, stdout=out, stderr=log, check=False)
     if result.returncode != 0:
-        raise DockerError('mmdebstrap failed:\n%s' % (work_dir / 'mmdebstrap.log').read_text()[-5000:])
+        raise DockerError('mmdebstrap failed:\n%s' % log_file.read_text()[-5000:])
     daemon.docker('import', '--change', 'CMD ["bash"]', str(rootfs), tag, timeout=900)
 
 
@@ -186,8 +186,8 @@ def _build_wheels(pip_python, requirements, wheelhouse):
         result = subprocess.run(pip + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, check=False)
         if result.returncode != 0:
-            raise DockerError('pip wheel %s failed:\n%s' % (' '.join(args),
-                                                             result.stdout[-5000:]))
+            raise DockerError('pip wheel %s failed:\n%s'
+                              % (' '.join(args), result.stdout[-5000:]))
 
 
 def _extract_upstream(context):
@@ -198,8 +198,8 @@ def _extract_upstream(context):
                    m.name.startswith(top + '/docker/prod/')]
         for member in members:
             if not (member.isfile() or member.isdir()):
-                raise DockerError('unexpected member type in %s: %s' % (UPSTREAM_TARBALL,
-                                                                       member.name))
+                raise DockerError('unexpected member type in %s: %s'
+                                  % (UPSTREAM_TARBALL, member.name))
             member.name = member.name[len(top) + 1:]
         tar.extractall(context, members=members)
 

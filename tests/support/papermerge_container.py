@@ -230,9 +230,9 @@ def run_ad_hoc(inventory, pattern, module, args='', env=None, timeout=300):
         report = json.loads(result.stdout)
         return report['plays'][0]['tasks'][0]['hosts']
     except (ValueError, KeyError, IndexError):
-        raise AssertionError('ansible exited %d without a json report\n--- stdout ---\n%s\n'
-                             '--- stderr ---\n%s' % (result.returncode, result.stdout[-3000:],
-                                                      result.stderr[-3000:]))
+        raise AssertionError(
+            'ansible exited %d without a json report\n--- stdout ---\n%s\n--- stderr ---\n%s'
+            % (result.returncode, result.stdout[-3000:], result.stderr[-3000:]))
 
 
 # -- deployments ----------------------------------------------------------------------------------

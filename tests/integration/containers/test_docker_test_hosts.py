@@ -163,8 +163,8 @@ def test_sqlite_quick_start_keeps_everything_in_the_writable_layer(seeded_quicks
     assert not any(key.startswith('PAPERMERGE__DATABASE__') for key in container.environment())
 
 
-def test_ad_hoc_modules_run_in_the_backend_with_the_image_python(seeded_compose_deployment,
-                                                                  docker_daemon):
+def test_ad_hoc_modules_run_in_the_backend_with_the_image_python(
+        seeded_compose_deployment, docker_daemon):
     inventory = container_inventory({'backend': seeded_compose_deployment.backend})
     env = controller_environment(docker_daemon)
     results = run_ad_hoc(inventory, 'backend', 'ansible.builtin.setup', 'gather_subset=min',
