@@ -57,18 +57,21 @@ socket-timeout = 30
 
 # A freshly init-ed container has the superuser `init` created; the standard seed wants an
 # instance without users, so seed() removes that user first, if it owns nothing but the
-# .home and .inbox folders Papermerge makes for every user.
-_REMOVE_FRESH_USER = """
+# .home and .inbox folders Papermerge makes for every user (all users or none).
+_REMOVE_FRESH_USERS = """
 import sys
 import django
 django.setup()
+from django.db import transaction
 from papermerge.core.models import BaseTreeNode, User
-for user in User.objects.all():
-    own = BaseTreeNode.objects.filter(user=user).exclude(
-        pk__in=[user.home_folder_id, user.inbox_folder_id])
-    if own.exists():
-        sys.exit('user %s owns documents or folders: not a fresh instance' % user.username)
-    user.delete()
+with transaction.atomic():
+    users = list(User.objects.all())
+    for user in users:
+        if BaseTreeNode.objects.filter(user=user).exclude(
+                pk__in=[user.home_folder_id, user.inbox_folder_id]).exists():
+            sys.exit('user %s owns documents or folders: not a fresh instance' % user.username)
+    for user in users:
+        user.delete()
 """
 
 
@@ -155,7 +158,7 @@ class PapermergeContainer:
 
     def remove_fresh_users(self):
         """Delete the users that own nothing but their .home and .inbox (what ``init`` made)."""
-        self.exec([self.python, '-c', _REMOVE_FRESH_USER])
+        self.exec([self.python, '-c', _REMOVE_FRESH_USERS])
         return self
 
     def seed(self, *args):
