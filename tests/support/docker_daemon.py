@@ -242,9 +242,9 @@ class DockerDaemon:
         """SIGTERM dockerd (it stops its containers and containerd), SIGKILL after a wait."""
         _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_is_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _alive(pid):
+        if process_is_alive(pid):
             _signal(pid, signal.SIGKILL)
         _reap(pid)
         _unlink(self.pid_file)
@@ -288,7 +288,7 @@ class DockerDaemon:
         dead_runs = set()
         for line in listing.splitlines():
             run, pid = (line.split(' ', 1) + [''])[:2]
-            if run and run != self.run_id and pid.isdigit() and not _alive(int(pid)):
+            if run and run != self.run_id and pid.isdigit() and not process_is_alive(int(pid)):
                 dead_runs.add(run)
         for run in sorted(dead_runs):
             self.remove_labelled({RUN_LABEL: run})
@@ -327,7 +327,7 @@ def _cmdline(pid):
         return None
 
 
-def _alive(pid):
+def process_is_alive(pid):
     """True while ``pid`` runs (a zombie has stopped)."""
     try:
         with open('/proc/%d/stat' % pid) as handle:

@@ -15,10 +15,11 @@ connection (``ansible_docker_extra_args: "-H ssh://..."``) alike.
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
-from docker_daemon import DockerError
+from docker_daemon import DockerError, process_is_alive
 
 SSH_HOST_SCRIPT = Path(__file__).resolve().parent / 'ssh_host' / 'ssh_host.sh'
 HOSTS_ROOT = Path('/var/lib/papermerge-backup-tests/docker-ssh-hosts')
@@ -29,10 +30,12 @@ DOCKER_GROUP = 'docker'
 class SshDockerHost:
     """An sshd on 127.0.0.1 in front of the test daemon.  ``start()`` / ``stop()``; attributes
     url (``ssh://pmdocker@127.0.0.1:PORT``), port, user, identity_file, state_dir,
-    client_dir (the ssh wrapper and its config)."""
+    client_dir (the ssh wrapper and its config).  Its directories are named after the run and
+    its process, so that a later run stops the hosts of a run that was killed."""
 
-    def __init__(self, daemon, name):
+    def __init__(self, daemon):
         self.daemon = daemon
+        name = 'host-%s-%d' % (daemon.run_id, os.getpid())
         self.state_dir = HOSTS_ROOT / name
         self.client_dir = HOSTS_ROOT / (name + '-client')
         self.user = USER
@@ -46,6 +49,7 @@ class SshDockerHost:
     def start(self):
         HOSTS_ROOT.mkdir(parents=True, exist_ok=True)
         os.chmod(HOSTS_ROOT, 0o755)
+        stop_hosts_of_ended_runs()
         env = dict(os.environ, SSH_TEST_HOST_SETENV='DOCKER_HOST=%s' % self.daemon.host)
         result = subprocess.run(['bash', str(SSH_HOST_SCRIPT), 'start', str(self.state_dir),
                                  'auto', self.user], env=env, stdout=subprocess.PIPE,
@@ -95,5 +99,17 @@ class SshDockerHost:
         return result.stdout
 
     def stop(self):
-        subprocess.run(['bash', str(SSH_HOST_SCRIPT), 'stop', str(self.state_dir)], check=False)
-        subprocess.run(['rm', '-rf', str(self.client_dir)], check=False)
+        _stop_host(self.state_dir)
+
+
+def _stop_host(state_dir):
+    subprocess.run(['bash', str(SSH_HOST_SCRIPT), 'stop', str(state_dir)], check=False)
+    shutil.rmtree('%s-client' % state_dir, ignore_errors=True)
+
+
+def stop_hosts_of_ended_runs():
+    """Stop the hosts whose run's process is gone (a killed test session)."""
+    for state_dir in HOSTS_ROOT.glob('host-*-*'):
+        pid = state_dir.name.rsplit('-', 1)[1]
+        if pid.isdigit() and not process_is_alive(int(pid)):  # '...-client' dirs: not digits
+            _stop_host(state_dir)

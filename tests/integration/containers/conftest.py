@@ -132,7 +132,7 @@ def seeded_quickstart_container(_deployments, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def ssh_docker_host(docker_daemon):
-    host = SshDockerHost(docker_daemon, 'host-%s' % docker_daemon.run_id).start()
+    host = SshDockerHost(docker_daemon).start()
     try:
         yield host
     finally:
