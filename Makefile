@@ -67,6 +67,11 @@ molecule: venv system-deps papermerge-venv
 test: system-deps venv lint sanity units fuzz integration molecule
 	@echo "all test stages passed"
 
+# The Docker test images, built when missing (the Docker tests also do it): docs/testing-docker.md.
+.PHONY: docker-images
+docker-images: venv system-deps
+	$(BIN)/python tests/support/docker_images.py
+
 demo: system-deps venv papermerge-venv
 	bash demo/run.sh
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need, when missing: sshd for SSH test hosts, rsync for
-# ansible.posix.synchronize, pigz for the benchmark, sudo for `become`, shellcheck for sanity.  PostgreSQL 15 server
+# ansible.posix.synchronize, pigz for the benchmark, sudo for `become`, shellcheck for sanity; dockerd,
+# docker-compose and mmdebstrap for the Docker tests (docs/testing-docker.md).  PostgreSQL 15 server
 # binaries (initdb, pg_ctl) are expected on the machine; postgresql-15 is installed when missing.
 set -euo pipefail
 
-packages=(openssh-server openssh-client rsync pigz sudo shellcheck git)
+packages=(openssh-server openssh-client rsync pigz sudo shellcheck git docker.io docker-compose mmdebstrap)
 command -v initdb >/dev/null || [ -x /usr/lib/postgresql/15/bin/initdb ] || packages+=(postgresql-15)
 
 missing=()

@@ -15,6 +15,8 @@
 # `auto` takes the first port from 2201 on that nobody listens on (and retries on a lost race).
 # SSH_TEST_HOST_LOG_LEVEL sets sshd's LogLevel (default VERBOSE; DEBUG1 also logs every port
 # forwarding, which shows that a host served as a jump host).
+# SSH_TEST_HOST_SETENV="NAME=value ..." sets variables in every session (sshd's SetEnv), e.g. the DOCKER_HOST
+# of the test dockerd for a Docker host reached with `docker -H ssh://...`.
 set -euo pipefail
 
 readonly SSHD=/usr/sbin/sshd
@@ -107,6 +109,9 @@ AcceptEnv LANG LC_*
 # sftp.log, so tests can tell what travelled over SFTP.
 Subsystem sftp /usr/lib/openssh/sftp-server -e -l INFO 2>>$state/sftp.log
 EOF
+    if [ -n "${SSH_TEST_HOST_SETENV:-}" ]; then
+        printf 'SetEnv %s\n' "$SSH_TEST_HOST_SETENV" >>"$state/sshd_config"
+    fi
     chmod 0644 "$state/sshd_config"
 }
 
