@@ -33,14 +33,16 @@ failed=0
 not_run=0
 
 record() {  # record CELL STATUS [REASON]
-    summary+=("$(printf '%-44s %s' "$1" "$2${3:+ ($3)}")")
+    summary+=("$(printf '%-50s %s' "$1" "$2${3:+ ($3)}")")
 }
 
-# A venv for one target Python with what ansible-test units needs, rebuilt when the pins change.
+# A venv for one target Python with what ansible-test units needs, rebuilt when the pins or the
+# interpreter change.
 units_venv() {
     local version=$1 venv=$root/.cache/units/python$1
     local stamp
-    stamp=$(cat "$root/requirements-units.txt" "$root/constraints-units.txt" | sha256sum | cut -c1-16)
+    stamp=$( (readlink "$root/.cache/pythons/python$version"; cat "$root/requirements-units.txt" \
+        "$root/constraints-units.txt") | sha256sum | cut -c1-16)
     if [ "$(cat "$venv/.ready" 2>/dev/null)" != "$stamp" ]; then
         rm -rf "$venv"
         "$root/.cache/pythons/python$version" -m venv "$venv" &&
