@@ -40,7 +40,7 @@ record() {  # record CELL STATUS [REASON]
 # interpreter change.
 units_venv() {
     local version=$1 venv=$root/.cache/units/python$1
-    local stamp
+    local stamp site
     stamp=$( (readlink "$root/.cache/pythons/python$version"; cat "$root/requirements-units.txt" \
         "$root/constraints-units.txt") | sha256sum | cut -c1-16)
     if [ "$(cat "$venv/.ready" 2>/dev/null)" != "$stamp" ]; then
@@ -50,6 +50,10 @@ units_venv() {
                 -r "$root/requirements-units.txt" -c "$root/constraints-units.txt" &&
             echo "$stamp" > "$venv/.ready" || return 1
     fi
+    # pytest.ini puts tests/support on the path (test helpers such as tar_headers); ansible-test
+    # units reads its own pytest configuration, so the venv does it.
+    site=$("$venv/bin/python" -c 'import site; print(site.getsitepackages()[0])') || return 1
+    echo "$root/tests/support" > "$site/papermerge-backup-test-support.pth"
     echo "$venv/bin/python"
 }
 
