@@ -16,6 +16,7 @@ smoke), so tests compare containers and venv instances with the same helpers; an
 Ansible inventory variables that reach it (``inventory_vars``).
 """
 
+import http.client
 import json
 import os
 import secrets
@@ -23,8 +24,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ansible_run import ANSIBLE_BIN, ansible_environment
@@ -254,15 +253,16 @@ def _env_file(variables):
 def _wait_until_serving(container, port, timeout=READY_TIMEOUT):
     """Until the backend answers HTTP on its port (``server`` runs init first, then uwsgi)."""
     deadline = time.monotonic() + timeout
-    url = 'http://127.0.0.1:%d/api/' % port
     while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
         try:
-            urllib.request.urlopen(url, timeout=5).close()
-            return
-        except urllib.error.HTTPError:
+            connection.request('GET', '/api/')
+            connection.getresponse()
             return  # any HTTP answer: uwsgi serves Django
-        except OSError:
+        except (OSError, http.client.HTTPException):
             pass
+        finally:
+            connection.close()
         if not container.is_running():
             raise DockerError('container %s exited before serving:\n%s'
                               % (container.name, container.logs()))
