@@ -43,6 +43,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.errors import Pa
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.manifest import ManifestWriter
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import default_label, format_time, validate_label
+from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.threads import BackgroundWorker
 
 MISSING_SHOWN = 20
@@ -79,6 +80,7 @@ def _run_backup(options, check_mode, hostname, now):
     with DirectoryLock(target.directory, options.get("lock_timeout", 600), check_mode):
         leftovers = [] if check_mode else remove_leftovers(target.directory)
         with BackupPlan(instance, version, target, now, check_mode) as plan:
+            reached("backup:planned")
             if options.get("strict") and plan.missing_files:
                 raise _missing_files_error(plan.missing_files, instance.media_root)
             result = _result_base(instance, version, label, plan)
@@ -137,6 +139,7 @@ def _write(plan, target, options):
             hashing.finish()
             stream.flush()
             os.fsync(stream.fileno())
+        reached("backup:written")
         os.rename(temp, final)
     except BaseException as error:
         remove_quietly(temp)
@@ -149,6 +152,7 @@ def _write(plan, target, options):
                                         % (error.name, error))
         raise
     fsync_directory(target.directory)
+    reached("backup:renamed")
     if options.get("checksum_file", True):
         _write_checksum(final, hashing.digest.hexdigest())
     return dict(archive=final, sha256=hashing.digest.hexdigest(), size=hashing.size)

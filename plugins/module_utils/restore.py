@@ -31,6 +31,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.disk import flus
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MovedFiles, partial_dirs
+from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, refuse_conflicts
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_preflight import (
     check_media_root, check_source, check_version, make_work_dir)
@@ -59,8 +60,10 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
         work_dir = make_work_dir(media_root, check_mode)
         try:
             archive = open_archive(src, stage_dir=None if check_mode else work_dir, spool_dir=work_dir)
+            reached("restore:staged")
             check_version(archive.papermerge_version, instance_version, allow_newer_version)
             plan = make_plan(db, archive.backup, archive.contents, media_root)
+            reached("restore:planned")
             refuse_conflicts(plan, on_conflict)
             if not check_mode and plan.changed:
                 apply_plan(db, plan, archive, media_root)
@@ -77,9 +80,13 @@ def apply_plan(db, plan, archive, media_root):
     try:
         with db.write_transaction():
             insert_rows(db, plan, archive.backup)
+            reached("restore:rows")
             moved.move_all(plan.files, plan.targets, partial_dirs(plan.files, archive.contents.files))
+            reached("restore:moved")
             if moved.count:
                 flush_filesystem(media_root)
+            reached("restore:flushed")
+        reached("restore:committed")
     except BaseException as error:
         moved.undo()
         if isinstance(error, PapermergeBackupError):
