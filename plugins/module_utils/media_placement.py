@@ -91,29 +91,54 @@ class MovedFiles:
         self.count = 0
         self.dirs = []
         self.known_dirs = set()
+        self.new_dirs = []
         owner = _owner_of(media_root)
         # Files restored as root must still belong to the user Papermerge runs as (the media root's owner).
         self.owner = owner if owner and hasattr(os, "geteuid") and owner != (os.geteuid(), os.getegid()) else None
 
-    def move_all(self, members, targets, partial):
-        """Place members (staged as a tree; sorted by name, so the files below one directory come one after
-        the other): a directory missing from the media root all of whose staged files are to be placed is moved
-        with one rename; other files one by one."""
+    def plan_moves(self, members, partial):
+        """The moves that place members (staged as a tree; sorted by name, so the files below one directory
+        come one after the other): (name, [members]) for a directory missing from the media root all of whose
+        staged files are to be placed, moved with one rename; (name, [member]) for any other file.
+
+        Also sets new_dirs: the directories (relative names, parents first) to create for them.  Nothing is
+        changed: the restore's journal lists these before the first move.
+        """
+        moves = []
         present = set()
         index = 0
         while index < len(members):
             member = members[index]
             directory = self._new_tree_of(member, partial, present)
-            if directory is None:
-                self.move(member, targets.path(member.name))
-                index += 1
-                continue
             end = index + 1
-            while end < len(members) and members[end].name.startswith(directory + "/"):
-                end += 1
-            staged = os.path.join(member.stage_dir, *directory.split("/"))
-            self._move_tree(staged, targets.path(directory), directory, end - index)
+            if directory is not None:
+                while end < len(members) and members[end].name.startswith(directory + "/"):
+                    end += 1
+            moves.append((directory or member.name, members[index:end]))
             index = end
+        self.new_dirs = self._missing_parents([name for name, _members in moves])
+        return moves
+
+    def _missing_parents(self, names):
+        missing, seen = [], set()
+        for name in names:
+            parts = name.split("/")
+            for end in range(1, len(parts)):
+                directory = "/".join(parts[:end])
+                if directory not in seen:
+                    seen.add(directory)
+                    if not os.path.lexists(os.path.join(self.media_root, *parts[:end])):
+                        missing.append(directory)
+        return missing
+
+    def move_all(self, moves, targets):
+        """Carry out plan_moves()'s moves."""
+        for name, members in moves:
+            if len(members) == 1 and members[0].name == name:
+                self.move(members[0], targets.path(name))
+            else:
+                staged = os.path.join(members[0].stage_dir, *name.split("/"))
+                self._move_tree(staged, targets.path(name), name, len(members))
 
     def _new_tree_of(self, member, partial, present):
         """The topmost directory of member's name that the media root lacks and that is restored whole, or None."""
@@ -189,21 +214,27 @@ class MovedFiles:
         self.known_dirs.add(directory)
 
     def undo(self):
+        """Remove what was moved into place; returns the paths that could not be removed (the journal keeps
+        them for the next run)."""
+        left = []
         for target, staged in reversed(self.trees):
             try:
                 os.rename(target, staged)  # back into the staging directory, which is removed afterwards
             except OSError:
-                pass
+                left.append(target)
         for path in reversed(self.files):
             try:
                 os.unlink(path)
-            except OSError:
+            except FileNotFoundError:
                 pass
+            except OSError:
+                left.append(path)
         for path in reversed(self.dirs):
             try:
                 os.rmdir(path)
             except OSError:
-                pass
+                pass  # not empty: what could not be removed is listed already
+        return left
 
 
 def _owner_of(path):

@@ -145,13 +145,18 @@ def test_new_directories_are_moved_whole_and_undone(tmp_path):
     moved = MovedFiles(str(media))
     partial = partial_dirs(placed, dict((m.name, m) for m in members))
     assert partial == set(['sidecars', 'sidecars/u', 'sidecars/u/part'])
-    moved.move_all(placed, MediaTargets(str(media)), partial)
+    moves = moved.plan_moves(placed, partial)
+    assert [name for name, _members in moves] == [
+        'docs/u/new', 'docs/u/old/c.pdf', 'sidecars/u/part/1.svg']
+    assert moved.new_dirs == ['sidecars', 'sidecars/u', 'sidecars/u/part']  # planned, not made yet
+    assert not (media / 'sidecars').exists()
+    moved.move_all(moves, MediaTargets(str(media)))
     assert moved.count == 4
     assert [target for target, _staged in moved.trees] == [str(media / 'docs' / 'u' / 'new')]
     for member in placed:
         assert (media / member.name).read_bytes() == member.name.encode()
     assert not (media / 'sidecars' / 'u' / 'part' / '2.svg').exists()
-    moved.undo()
+    assert moved.undo() == []
     assert sorted(os.listdir(str(media))) == ['.stage', 'docs']
     assert sorted(os.listdir(str(media / 'docs' / 'u'))) == ['old']
     assert os.listdir(str(media / 'docs' / 'u' / 'old')) == ['kept.pdf']
@@ -177,24 +182,9 @@ def test_a_directory_that_appears_is_not_replaced(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'rename', someone_else_comes_first)
     moved = MovedFiles(str(media))
     with pytest.raises(PapermergeBackupError, match='appeared while restoring'):
-        moved.move_all(members, MediaTargets(str(media)), set())
+        moved.move_all(moved.plan_moves(members, set()), MediaTargets(str(media)))
     assert os.listdir(str(appearing)) == ['other.pdf']
     assert moved.count == 0
-
-
-def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path):
-    media = tmp_path / 'media'
-    (media / 'docs').mkdir(parents=True)
-    stale = media / (restore_preflight.STAGE_PREFIX + 'old')
-    fresh = media / (restore_preflight.STAGE_PREFIX + 'new')
-    stale.mkdir()
-    (stale / '00000001').write_bytes(b'x')
-    fresh.mkdir()
-    (media / (restore_preflight.STAGE_PREFIX + 'file')).write_bytes(b'not a directory')
-    old = os.stat(str(stale)).st_mtime - restore_preflight.STALE_STAGE_SECONDS - 10
-    os.utime(str(stale), (old, old))
-    assert restore_preflight.remove_stale_stages(str(media)) == [stale.name]
-    assert sorted(p.name for p in media.iterdir()) == sorted(['docs', fresh.name, restore_preflight.STAGE_PREFIX + 'file'])
 
 
 # The tables (and columns) of a Papermerge 2.1 database that a restore's plan reads.
