@@ -36,20 +36,31 @@ def explained(what):
         yield
     except PapermergeBackupError:
         raise
-    except MemoryError:
+    except (MemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise _unexpected(what, error)
         raise PapermergeBackupError(
-            "the %s ran out of memory (MemoryError): give it more memory (the host's free memory, the container's "
-            "memory limit or the ulimit of the user running Ansible) and run it again; whatever it had begun to "
-            "write was rolled back" % what, exception=traceback.format_exc())
+            "the %s ran out of memory (%s): give it more memory (the host's free memory, the container's memory "
+            "limit or the ulimit of the user running Ansible) and run it again; whatever it had begun to write "
+            "was rolled back" % (what, describe(error)), exception=traceback.format_exc())
     except Exception as error:
-        raise PapermergeBackupError(
-            "the %s failed unexpectedly (%s); whatever it had begun to write was rolled back. This is a bug in "
-            "papermerge.backup: please report it with this task's output at -vvv, which has the traceback"
-            % (what, describe(error)), exception=traceback.format_exc())
+        raise _unexpected(what, error)
+
+
+def out_of_memory(error):
+    """A MemoryError, or a thread that could not start (no memory for its stack)."""
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "start new thread" in str(error))
+
+
+def _unexpected(what, error):
+    return PapermergeBackupError(
+        "the %s failed unexpectedly (%s); whatever it had begun to write was rolled back. This is a bug in "
+        "papermerge.backup: please report it with this task's output at -vvv, which has the traceback"
+        % (what, describe(error)), exception=traceback.format_exc())
 
 
 def describe(error):
     """'TypeError: ...' for an exception, never empty (a MemoryError's text is)."""
     if isinstance(error, MemoryError):
-        return "MemoryError: out of memory"
+        return "MemoryError"
     return "%s: %s" % (type(error).__name__, str(error) or repr(error))

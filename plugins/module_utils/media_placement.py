@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
-"""The media root side of a restore: where each file goes (refusing paths that resolve outside it), moving the
-staged files there without ever overwriting anything, and undoing every move when the restore fails.
+"""The media root side of a restore: where each file goes (refusing paths that resolve outside it), and moving
+the staged files there without ever overwriting anything, as planned before the first move (the restore's
+journal lists the plan; restore_journal undoes it when the restore fails).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -82,14 +83,11 @@ def partial_dirs(placed, files):
 
 
 class MovedFiles:
-    """Moves staged files into the media root and remembers what it did, to undo it on failure."""
+    """Moves staged files into the media root: plan_moves(), then move_all(); count says how many files moved."""
 
     def __init__(self, media_root):
         self.media_root = media_root
-        self.files = []
-        self.trees = []                # (target, staged) directories moved whole
         self.count = 0
-        self.dirs = []
         self.known_dirs = set()
         self.new_dirs = []
         owner = _owner_of(media_root)
@@ -170,13 +168,11 @@ class MovedFiles:
                 raise PapermergeBackupError("media folder %s appeared while restoring; it was not overwritten"
                                             % name, member=name)
             raise
-        self.trees.append((target, staged))
         self.count += count
 
     def move(self, member, target):
         self._make_dirs(os.path.dirname(target))
         self._place(member.staged, target, member.name)
-        self.files.append(target)
         self.count += 1
         if self.owner:
             os.lchown(target, self.owner[0], self.owner[1])
@@ -207,35 +203,10 @@ class MovedFiles:
             directory = os.path.dirname(directory)
         for path in reversed(missing):
             os.mkdir(path, 0o755)
-            self.dirs.append(path)
             if self.owner:
                 os.lchown(path, self.owner[0], self.owner[1])
         self.known_dirs.update(missing)
         self.known_dirs.add(directory)
-
-    def undo(self):
-        """Remove what was moved into place; returns the paths that could not be removed (the journal keeps
-        them for the next run)."""
-        left = []
-        for target, staged in reversed(self.trees):
-            try:
-                os.rename(target, staged)  # back into the staging directory, which is removed afterwards
-            except OSError:
-                left.append(target)
-        for path in reversed(self.files):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                left.append(path)
-        for path in reversed(self.dirs):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass  # not empty: what could not be removed is listed already
-        return left
-
 
 def _owner_of(path):
     try:

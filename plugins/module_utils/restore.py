@@ -34,13 +34,14 @@ import errno
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
 from ansible_collections.papermerge.backup.plugins.module_utils.database import CommitError, connect
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import FilesystemFlush
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, describe, explained
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
+    PapermergeBackupError, describe, explained, out_of_memory)
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.instance_lock import InstanceLock
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MovedFiles, partial_dirs
 from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import (
-    Journal, Staging, delete_token, describe_leftovers, insert_token, recover, token_committed)
+    Journal, Staging, delete_token, describe_leftovers, insert_token, recover, token_committed, undo_journal)
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, refuse_conflicts
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_preflight import (
     check_free_space, check_media_root, check_source, check_version, check_writable, no_space_error, no_space_text)
@@ -70,7 +71,7 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
     src = check_source(src)
     media_root = check_media_root(instance.media_root)
     check_writable(media_root)
-    run = _Run(instance, src, media_root, on_conflict, allow_newer_version, instance_version)
+    run = _Run(instance, src, media_root, on_conflict, allow_newer_version, instance_version, lock_timeout)
     db = connect(instance.database)
     try:
         check_schema(db)
@@ -93,13 +94,15 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
 class _Run:
     """One restore of src into an instance whose lock is held."""
 
-    def __init__(self, instance, src, media_root, on_conflict, allow_newer_version, instance_version):
+    def __init__(self, instance, src, media_root, on_conflict, allow_newer_version, instance_version,
+                 lock_timeout):
         self.instance = instance
         self.src = src
         self.media_root = media_root
         self.on_conflict = on_conflict
         self.allow_newer_version = allow_newer_version
         self.instance_version = instance_version
+        self.lock_timeout = lock_timeout
 
     def check(self, db):
         """Check mode: read and validate the archive, predict what the real run would meet first, plan."""
@@ -134,7 +137,7 @@ class _Run:
         journal = None
         try:
             with db.write_transaction():
-                db.lock_restores()
+                db.lock_restores(self.lock_timeout)
                 plan = make_plan(db, archive.backup, archive.contents, self.media_root)
                 refuse_conflicts(plan, self.on_conflict)
                 reached("restore:planned")
@@ -156,21 +159,20 @@ class _Run:
                     _write_media("flushing the restored files to disk", self.media_root, flush.flush)
                 reached("restore:flushed")
         except CommitError as error:
-            return plan, self._after_failed_commit(error, moved, journal, staging)
+            return plan, self._after_failed_commit(error, journal, staging)
         except BaseException as error:
             if journal is None:
                 raise  # nothing was written: the error speaks for itself
-            raise _rolled_back(error, moved, staging, self.media_root)
+            raise self._rolled_back(error, journal, staging)
         reached("restore:committed")
         return plan, _finish(db, journal, staging)
 
-    def _after_failed_commit(self, error, moved, journal, staging):
+    def _after_failed_commit(self, error, journal, staging):
         """The COMMIT failed: ask the database (a new connection) whether it committed all the same."""
         try:
             fresh = connect(self.instance.database)
             try:
-                committed = token_committed(fresh, journal.token)
-                if committed:
+                if token_committed(fresh, journal.token):
                     return _finish(fresh, journal, staging) + [
                         "%s, but the database confirms the commit: the restore is complete" % error]
             finally:
@@ -180,7 +182,41 @@ class _Run:
                 "%s, and it cannot be told now whether the database committed the rows (%s). The files stay in "
                 "place; the journal in %s tells the next restore or backup to keep them (rows committed) or "
                 "remove them: run one once the database is reachable" % (error, check_error, staging.path))
-        raise _rolled_back(error, moved, staging, self.media_root)
+        raise self._rolled_back(error, journal, staging)
+
+    def _rolled_back(self, error, journal, staging):
+        """The error to raise after a failure inside the transaction, once the files moved in are removed.
+
+        The transaction is rolled back; the journal says what moved in.  A new connection answers which
+        documents have rows (the one of the transaction may be dead).
+        """
+        try:
+            fresh = connect(self.instance.database)
+            try:
+                removed = undo_journal(self.media_root, staging.path, journal.content, fresh)
+            finally:
+                fresh.close()
+            staging.keep = False
+            left = None
+        except (OSError, PapermergeBackupError) as undo_error:
+            removed, left = 0, undo_error
+        if not isinstance(error, Exception):
+            return error  # KeyboardInterrupt, SystemExit: not ours to explain
+        if isinstance(error, PapermergeBackupError):
+            text, details = str(error), error.details
+        elif out_of_memory(error):
+            text, details = ("the restore ran out of memory while writing (%s): give it more memory (the host's "
+                             "free memory, the container's memory limit) and run it again" % describe(error)), {}
+        else:
+            text, details = "the restore failed while writing (%s)" % describe(error), {}
+        if left is None:
+            message = ("%s. The restore was rolled back: no rows were written and the %d file(s) already moved into "
+                       "the media root were removed" % (text.rstrip("."), removed))
+        else:
+            message = ("%s. The restore was rolled back: no rows were written, but the files it had moved into the "
+                       "media root could not all be removed (%s): the journal in %s lists them, and the next "
+                       "restore or backup removes them" % (text.rstrip("."), left, staging.path))
+        return PapermergeBackupError(message, **details)
 
 
 def _write_media(what, media_root, action, *args):
@@ -208,26 +244,6 @@ def _finish(db, journal, staging):
     staging.keep = False
     reached("restore:finished")
     return []
-
-
-def _rolled_back(error, moved, staging, media_root):
-    """The error to raise after a failure inside the transaction, once the moved files are removed."""
-    left = moved.undo()
-    if not left:
-        staging.keep = False
-    if not isinstance(error, Exception):
-        return error  # KeyboardInterrupt, SystemExit: not ours to explain
-    removed = moved.count - len(left)
-    if isinstance(error, PapermergeBackupError):
-        text, details = str(error), error.details
-    else:
-        text, details = "the restore failed while writing (%s)" % describe(error), {}
-    message = ("%s. The restore was rolled back: no rows were written and the %d file(s) already moved into the "
-               "media root were removed" % (text.rstrip("."), removed))
-    if left:
-        message += ("; %d could not be removed (%s): the journal in %s lists them, and the next restore or backup "
-                    "removes them" % (len(left), ", ".join(left[:3]), staging.path))
-    return PapermergeBackupError(message, **details)
 
 
 def _staging_error(error, media_root):

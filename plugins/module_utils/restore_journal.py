@@ -22,8 +22,9 @@ the commit the journal is renamed committed.json, then the row is deleted, then 
 
 recover() runs first in every restore and backup (holding the instance lock exclusively):
   committed.json, or journal.json whose token row exists: delete the row, remove the staging directory;
-  journal.json without its row: undo (remove every moved_in path, put every moved_aside path back, remove the
-  made_dirs left empty), then remove the staging directory;
+  journal.json without its row: undo (remove every file below the moved_in paths but those whose document has
+  a row: the running app wrote them since; put every moved_aside path back; remove the folders left empty),
+  then remove the staging directory;
   no journal: the restore was interrupted before anything moved; remove the staging directory.
 Each is said in a warning.  Staging directories of older versions of the collection (.papermerge-restore-*)
 hold only copies of archive files and are removed at once.
@@ -42,6 +43,7 @@ import uuid
 from datetime import datetime, timezone
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import MEDIA_FOLDERS
+from ansible_collections.papermerge.backup.plugins.module_utils.database import normalize_uuid
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 STAGING_NAME = ".papermerge-restore"
@@ -51,6 +53,8 @@ COMMITTED_NAME = "committed.json"
 ASIDE_NAME = "aside"
 JOURNAL_FORMAT = 1
 _TOKEN = re.compile(r"^restore-[0-9a-f]{32}$")
+_DOCUMENT = re.compile(r"^(?:docs|sidecars)/user_[0-9a-fA-F-]{32,36}/document_([0-9a-fA-F-]{32,36})/")
+BATCH_ROWS = 500
 # django_session.expire_date of the token row: never expired, so clearsessions never removes it.
 _NEVER = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
@@ -181,20 +185,30 @@ def _settle(media_root, path, journal, committed, db):
     if committed:
         return ("finished %s, which was interrupted after its commit: removed its staging directory %s"
                 % (who, path))
-    count = undo_journal(media_root, path, journal)
-    return ("undid %s, which was interrupted before its commit: removed the %d file(s) and folder(s) it had moved "
-            "into the media root without rows, and its staging directory %s (copies of archive files and of "
-            "backup.json, which holds password hashes)" % (who, count, path))
+    count = undo_journal(media_root, path, journal, db)
+    return ("undid %s, which was interrupted before its commit: removed the %d file(s) it had moved into the media "
+            "root without rows, and its staging directory %s (copies of archive files and of backup.json, which "
+            "holds password hashes)" % (who, count, path))
 
 
-def undo_journal(media_root, staging_dir, journal):
-    """Undo an uncommitted restore from its journal; returns how many moved-in paths were removed."""
+def undo_journal(media_root, staging_dir, journal, db):
+    """Undo an uncommitted restore from its journal; returns how many files were removed.
+
+    Every file below a moved_in path goes, but one whose document has a row: that row is not the undone
+    restore's (its rows were never committed), so the file is one the running Papermerge wrote there since, into
+    a folder the restore had moved in.  Folders are removed once empty.
+    """
+    files = []
+    for name in journal["moved_in"]:
+        files.extend(_files_below(media_root, name))
+    keep = _documents_with_rows(db, files)
     removed = 0
-    for name in reversed(journal["moved_in"]):
-        target = _inside(media_root, name)
-        if os.path.lexists(target):
-            _remove(target)
+    for name in files:
+        if _document_of(name) not in keep:
+            os.unlink(_inside(media_root, name))
             removed += 1
+    for name in reversed(journal["moved_in"]):
+        _remove_empty_dirs(_inside(media_root, name))
     for name in reversed(journal["moved_aside"]):
         _put_back(media_root, staging_dir, name)
     for name in reversed(journal["made_dirs"]):
@@ -203,6 +217,52 @@ def undo_journal(media_root, staging_dir, journal):
         except OSError:
             pass  # not empty (something else is in it) or gone already
     return removed
+
+
+def _files_below(media_root, name):
+    """Relative names of the files at or below name in the media root (symlinks are files here: not followed)."""
+    path = _inside(media_root, name)
+    if not os.path.lexists(path):
+        return []
+    if os.path.islink(path) or not os.path.isdir(path):
+        return [name]
+    found = []
+    for directory, _dirs, names in os.walk(path):
+        relative = os.path.relpath(directory, media_root).replace(os.sep, "/")
+        found.extend(relative + "/" + file_name for file_name in names)
+    return found
+
+
+def _remove_empty_dirs(path):
+    if os.path.islink(path) or not os.path.isdir(path):
+        return
+    for directory, _dirs, _names in os.walk(path, topdown=False):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass  # it holds a file that stays
+
+
+def _document_of(name):
+    match = _DOCUMENT.match(name)
+    if not match:
+        return None
+    try:
+        return normalize_uuid(match.group(1))
+    except ValueError:
+        return None
+
+
+def _documents_with_rows(db, names):
+    """The ids of the documents of names (their paths say them) that have a row in the database."""
+    wanted = sorted(set(_document_of(name) for name in names) - set([None]))
+    found = set()
+    for start in range(0, len(wanted), BATCH_ROWS):
+        chunk = wanted[start:start + BATCH_ROWS]
+        rows = db.execute("SELECT id FROM core_basetreenode WHERE id IN (%s)" % ", ".join(["%s"] * len(chunk)),
+                          [db.uuid_param(document) for document in chunk])
+        found.update(normalize_uuid(row["id"]) for row in rows)
+    return found
 
 
 def _put_back(media_root, staging_dir, name):

@@ -31,3 +31,12 @@ def test_our_own_errors_and_interruptions_pass_unchanged():
     with pytest.raises(KeyboardInterrupt):
         with explained('restore'):
             raise KeyboardInterrupt()
+
+
+def test_a_thread_that_cannot_start_is_out_of_memory_too():
+    with pytest.raises(PapermergeBackupError, match=r"^the backup ran out of memory \(RuntimeError: can't start"):
+        with explained('backup'):
+            raise RuntimeError("can't start new thread")
+    with pytest.raises(PapermergeBackupError, match=r'failed unexpectedly \(RuntimeError: dictionary changed'):
+        with explained('backup'):
+            raise RuntimeError('dictionary changed size during iteration')

@@ -15,6 +15,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.database import 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import (
     MediaTargets, MovedFiles, partial_dirs)
+from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import undo_journal
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, slugify, unique_slug
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_rows import db_bool, db_datetime, preferences
 
@@ -97,7 +98,7 @@ def test_media_targets_refuse_paths_through_symlinks_leading_outside(tmp_path):
         targets.path('sidecars/user_x/a.svg')
 
 
-def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
+def test_moved_files_are_placed_without_overwriting(tmp_path):
     media = tmp_path / 'media'
     stage = media / '.stage'
     stage.mkdir(parents=True)
@@ -116,9 +117,16 @@ def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
     with pytest.raises(PapermergeBackupError, match='not overwritten'):
         moved.move(members[1], targets.path(members[1].name))
     assert (media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf').read_bytes() == b'someone else'
-    os.unlink(str(media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf'))
-    moved.undo()
-    assert sorted(os.listdir(str(media))) == ['.stage']
+    assert (media / 'docs' / 'u' / 'd' / 'v1' / 'a.pdf').read_bytes() == b'x' and moved.count == 1
+
+
+def no_rows_db(tmp_path):
+    path = tmp_path / 'nodes.sqlite3'
+    connection = sqlite3.connect(str(path))
+    connection.execute('CREATE TABLE core_basetreenode (id char(32) PRIMARY KEY)')
+    connection.commit()
+    connection.close()
+    return connect({'engine': 'sqlite', 'path': str(path)})
 
 
 def _staged_members(stage, names):
@@ -133,7 +141,7 @@ def _staged_members(stage, names):
     return members
 
 
-def test_new_directories_are_moved_whole_and_undone(tmp_path):
+def test_new_directories_are_moved_whole_as_planned_and_undone_from_the_journal(tmp_path):
     media = tmp_path / 'media'
     stage = media / '.stage'
     stage.mkdir(parents=True)
@@ -152,11 +160,12 @@ def test_new_directories_are_moved_whole_and_undone(tmp_path):
     assert not (media / 'sidecars').exists()
     moved.move_all(moves, MediaTargets(str(media)))
     assert moved.count == 4
-    assert [target for target, _staged in moved.trees] == [str(media / 'docs' / 'u' / 'new')]
+    assert not (stage / 'docs' / 'u' / 'new').exists()  # one rename
     for member in placed:
         assert (media / member.name).read_bytes() == member.name.encode()
     assert not (media / 'sidecars' / 'u' / 'part' / '2.svg').exists()
-    assert moved.undo() == []
+    journal = dict(moved_in=[name for name, _members in moves], made_dirs=moved.new_dirs, moved_aside=[])
+    assert undo_journal(str(media), str(stage), journal, no_rows_db(tmp_path)) == 4
     assert sorted(os.listdir(str(media))) == ['.stage', 'docs']
     assert sorted(os.listdir(str(media / 'docs' / 'u'))) == ['old']
     assert os.listdir(str(media / 'docs' / 'u' / 'old')) == ['kept.pdf']

@@ -14,12 +14,19 @@ from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal 
     COMMITTED_NAME, JOURNAL_NAME, Journal, Staging, insert_token, recover, token_committed)
 
 
+# A document the running app made after the restore was killed, inside a folder the restore had moved in.
+APP_DOCUMENT = '0f0e0d0c-0b0a-4908-8706-050403020100'
+USER = 'user_' + 'ab' * 16
+
+
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / 'db.sqlite3'
     connection = sqlite3.connect(str(path))
     connection.execute('CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY, '
                        'session_data text NOT NULL, expire_date datetime NOT NULL)')
+    connection.execute('CREATE TABLE core_basetreenode (id char(32) NOT NULL PRIMARY KEY)')
+    connection.execute("INSERT INTO core_basetreenode VALUES ('%s')" % APP_DOCUMENT.replace('-', ''))
     connection.commit()
     connection.close()
     database = connect({'engine': 'sqlite', 'path': str(path)})
@@ -39,11 +46,11 @@ def interrupted(media, db, committed):
     """A restore killed after moving files in: a new tree, a file into a directory it made, its journal."""
     staging = Staging(str(media)).__enter__()
     journal = Journal(staging.path, '/backups/a.tar.gz', made_dirs=['sidecars', 'sidecars/user_a'],
-                      moved_in=['docs/user_b', 'sidecars/user_a/page.svg'])
+                      moved_in=['docs/' + USER, 'sidecars/user_a/page.svg'])
     journal.write()
     os.makedirs(os.path.join(staging.path, 'docs'))  # what is still staged
-    (media / 'docs' / 'user_b' / 'document_x').mkdir(parents=True)
-    (media / 'docs' / 'user_b' / 'document_x' / 'new.pdf').write_bytes(b'restored')
+    (media / 'docs' / USER / 'document_x').mkdir(parents=True)
+    (media / 'docs' / USER / 'document_x' / 'new.pdf').write_bytes(b'restored')
     (media / 'sidecars' / 'user_a').mkdir(parents=True)
     (media / 'sidecars' / 'user_a' / 'page.svg').write_bytes(b'<svg/>')
     if committed:
@@ -75,16 +82,25 @@ def test_uncommitted_restore_is_undone_from_its_journal(media, db):
     interrupted(media, db, committed=False)
     warnings = recover(str(media), db)
     assert len(warnings) == 1 and 'undid the restore of /backups/a.tar.gz' in warnings[0]
-    assert 'removed the 2 file(s) and folder(s)' in warnings[0]
+    assert 'removed the 2 file(s) it had moved into the media root without rows' in warnings[0]
     assert listing(media) == ['docs/user_a/mine.pdf']
     assert sorted(os.listdir(str(media))) == ['docs']  # made dirs removed, the existing ones kept
+
+
+def test_files_the_app_wrote_into_a_folder_the_undone_restore_moved_in_stay(media, db):
+    interrupted(media, db, committed=False)
+    upload = media / 'docs' / USER / ('document_' + APP_DOCUMENT) / 'v1' / 'upload.pdf'
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b'a document uploaded since')
+    assert 'removed the 2 file(s)' in recover(str(media), db)[0]
+    assert listing(media) == ['docs/user_a/mine.pdf', os.path.relpath(str(upload), str(media))]
 
 
 def test_committed_restore_keeps_its_files_and_loses_its_token(media, db):
     journal = interrupted(media, db, committed=True)
     warnings = recover(str(media), db)
     assert len(warnings) == 1 and 'interrupted after its commit' in warnings[0]
-    assert listing(media) == ['docs/user_a/mine.pdf', 'docs/user_b/document_x/new.pdf', 'sidecars/user_a/page.svg']
+    assert listing(media) == ['docs/user_a/mine.pdf', 'docs/%s/document_x/new.pdf' % USER, 'sidecars/user_a/page.svg']
     assert not token_committed(db, journal.token)  # the token row is gone
 
 
@@ -93,7 +109,7 @@ def test_a_journal_marked_committed_needs_no_token(media, db):
     journal.mark_committed()
     assert os.listdir(str(media / '.papermerge-restore')) == [COMMITTED_NAME, 'docs']
     assert 'interrupted after its commit' in recover(str(media), db)[0]
-    assert 'docs/user_b/document_x/new.pdf' in listing(media)
+    assert 'docs/%s/document_x/new.pdf' % USER in listing(media)
 
 
 @pytest.mark.parametrize('damage', ['not json', 'outside', 'bad token'])
