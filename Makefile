@@ -12,13 +12,13 @@ COLLECTIONS := $(CURDIR)/.cache/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help system-deps venv collection-link papermerge-venv lint sanity units integration molecule test demo build docs clean
+.PHONY: help system-deps venv collection-link papermerge-venv lint sanity units integration faults molecule test demo build docs clean
 
 help:
 	@echo "make demo         back up a throwaway local Papermerge, show the archive, restore it elsewhere"
-	@echo "make test         everything CI runs: lint, sanity, unit, integration and Molecule tests"
+	@echo "make test         everything CI runs: lint, sanity, unit, integration, fault-injection and Molecule tests"
 	@echo "make venv         the development toolchain in .venv"
-	@echo "make lint | sanity | units | integration | molecule | build | docs"
+	@echo "make lint | sanity | units | integration | faults | molecule | build | docs"
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -56,10 +56,15 @@ units: venv
 integration: venv system-deps papermerge-venv
 	$(BIN)/python -m pytest tests/integration -n 2 --durations=15
 
+# Kills, concurrent runs, full and failing disks, dropped connections; ends with one line of figures
+# (docs/reliability.md).  Serial: its concurrent pairs and random kills are timed.
+faults: venv system-deps papermerge-venv
+	$(BIN)/python -m pytest tests/faults --durations=5
+
 molecule: venv system-deps papermerge-venv
 	bash scripts/molecule-all.sh
 
-test: system-deps venv lint sanity units integration molecule
+test: system-deps venv lint sanity units integration faults molecule
 	@echo "all test stages passed"
 
 demo: system-deps venv papermerge-venv

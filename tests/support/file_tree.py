@@ -1,7 +1,9 @@
-"""A snapshot of a directory tree, to prove that an operation left it exactly as it was."""
+"""A snapshot of a directory tree, to prove that an operation left it exactly as it was; throwaway mounts."""
 
+import contextlib
 import hashlib
 import os
+import subprocess
 
 # The lock file every backup and restore takes in the media root (plugins/module_utils/instance_lock.py): it
 # stays there and holds no data; media_snapshot() leaves it out.
@@ -31,3 +33,13 @@ def tree_snapshot(root, ignore=()):
                 with open(path, 'rb') as handle:
                     found[relative] = hashlib.sha256(handle.read()).hexdigest()
     return found
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(path, options):
+    """A tmpfs mounted on path (as root) with mount options such as 'ro' or 'size=1m', unmounted at the end."""
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(['umount', str(path)], check=True)
