@@ -17,11 +17,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import shutil
-import tempfile
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, explained
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import SpoolDir
 
 MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
                          "engine", "migrations", "counts", "fingerprint")
@@ -32,11 +31,9 @@ def archive_info(path, verify=False):
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(path):
         raise PapermergeBackupError("archive %s does not exist (or is not a file)" % path, archive=path)
-    spool_dir = tempfile.mkdtemp(prefix=".papermerge-archive-info-")
-    try:
-        return _result(path, open_archive(path, spool_dir=spool_dir, verify=verify), verify)
-    finally:
-        shutil.rmtree(spool_dir, ignore_errors=True)
+    # backup.json (password hashes) is spooled to a private directory that a killed run's successor removes.
+    with explained("archive check"), SpoolDir(".papermerge-archive-info-") as spool:
+        return _result(path, open_archive(path, spool_dir=spool.path, verify=verify), verify)
 
 
 def _result(path, archive, verify):

@@ -35,14 +35,19 @@ from ansible_collections.papermerge.backup.plugins.module_utils import archive_w
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import (
     BACKUP_JSON, MANIFEST_NAME, TEMP_PREFIX, TEMP_SUFFIX)
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_plan import BackupPlan, unreadable
-from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import write_checksum_file
+from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import checksum_path, write_checksum_file
+from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.destination import (
     Destination, DirectoryLock, TempFile, describe_existing, fsync_directory, remove_leftovers, remove_quietly,
     write_error)
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, explained
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
+from ansible_collections.papermerge.backup.plugins.module_utils.instance_lock import InstanceLock
 from ansible_collections.papermerge.backup.plugins.module_utils.manifest import ManifestWriter
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import default_label, format_time, validate_label
+from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
+from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import (
+    describe_leftovers, recover, leftovers as restore_leftovers)
 from ansible_collections.papermerge.backup.plugins.module_utils.threads import BackgroundWorker
 
 MISSING_SHOWN = 20
@@ -50,7 +55,7 @@ MISSING_SHOWN = 20
 
 def run_backup(options, check_mode=False, hostname=None, now=None):
     """Make (or, in check mode, plan) one backup from the module's params; returns the module result."""
-    with _collector_paused():
+    with explained("backup"), _collector_paused():
         return _run_backup(options, check_mode, hostname, now)
 
 
@@ -76,17 +81,22 @@ def _run_backup(options, check_mode, hostname, now):
         hostname or socket.gethostname())
     now = now or datetime.now(timezone.utc)
     target = Destination(options["dest"], label, version, now)
-    with DirectoryLock(target.directory, options.get("lock_timeout", 600), check_mode):
+    timeout = options.get("lock_timeout", 600)
+    with DirectoryLock(target.directory, timeout, check_mode):
         leftovers = [] if check_mode else remove_leftovers(target.directory)
-        with BackupPlan(instance, version, target, now, check_mode) as plan:
+        with lock_instance(instance, timeout, check_mode) as lock, \
+                BackupPlan(instance, version, target, now, check_mode) as plan:
+            reached("backup:planned")
             if options.get("strict") and plan.missing_files:
                 raise _missing_files_error(plan.missing_files, instance.media_root)
             result = _result_base(instance, version, label, plan)
             result["warnings"] = ["removed %s, left in %s by an interrupted backup" % (name, target.directory)
-                                  for name in leftovers] + result["warnings"]
+                                  for name in leftovers] + lock.warnings + result["warnings"]
             previous = target.previous_archive(plan.fingerprint) if options.get("skip_unchanged", True) else None
             if previous:
                 result.update(describe_existing(previous), changed=False, reused=True)
+                if not check_mode and options.get("checksum_file", True):
+                    _complete_checksum_file(previous, result["sha256"], result["warnings"])
                 return result
             if check_mode:
                 result.update(changed=True, reused=False, archive=target.path(),
@@ -94,6 +104,63 @@ def _run_backup(options, check_mode, hostname, now):
                 return result
             result.update(_write(plan, target, options), changed=True, reused=False)
             return result
+
+
+@contextlib.contextmanager
+def lock_instance(instance, timeout, check_mode):
+    """The instance lock, held shared (backups may run side by side, restores wait) once any interrupted
+    restore has been finished or undone: a backup never archives a half-restored instance.
+
+    Recovering needs the lock exclusively, for a moment; check mode recovers nothing and says what it found.
+    """
+    media_root = os.path.realpath(instance.media_root)
+    if not os.path.isdir(media_root):
+        yield _NoLock()  # BackupPlan says that the media root is missing
+        return
+    warnings = []
+    for _attempt in range(3):
+        if not check_mode and restore_leftovers(media_root):
+            warnings.extend(_recover(instance, media_root, timeout))
+        with InstanceLock(media_root, exclusive=False, timeout=timeout, create=not check_mode) as lock:
+            if check_mode or not restore_leftovers(media_root):
+                lock.warnings = warnings + lock.warnings + (describe_leftovers(media_root) if check_mode else [])
+                reached("backup:locked")
+                yield lock
+                return
+        # another restore was interrupted between the recovery and the shared lock: recover again
+    raise PapermergeBackupError("restores of this instance keep being interrupted: run one to its end first")
+
+
+def _recover(instance, media_root, timeout):
+    with InstanceLock(media_root, exclusive=True, timeout=timeout, holder=dict(operation="backup")):
+        db = connect(instance.database)
+        try:
+            return recover(media_root, db)
+        except OSError as error:
+            raise PapermergeBackupError(
+                "an interrupted restore left files in the media root %s, and this backup cannot finish or undo it "
+                "(%s): run the restore again (it does), or run the backup as the user Papermerge runs as"
+                % (media_root, error))
+        finally:
+            db.close()
+
+
+class _NoLock:
+    warnings = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _complete_checksum_file(archive, sha256, warnings):
+    # A backup killed between its rename and its checksum file left a complete archive without one.
+    if os.path.exists(checksum_path(archive)):
+        return
+    _write_checksum(archive, sha256)
+    warnings.append("wrote the missing checksum file of %s (its backup was interrupted before it)" % archive)
 
 
 def _version_unknown(project_dir):
@@ -137,6 +204,7 @@ def _write(plan, target, options):
             hashing.finish()
             stream.flush()
             os.fsync(stream.fileno())
+        reached("backup:written")
         os.rename(temp, final)
     except BaseException as error:
         remove_quietly(temp)
@@ -149,6 +217,7 @@ def _write(plan, target, options):
                                         % (error.name, error))
         raise
     fsync_directory(target.directory)
+    reached("backup:renamed")
     if options.get("checksum_file", True):
         _write_checksum(final, hashing.digest.hexdigest())
     return dict(archive=final, sha256=hashing.digest.hexdigest(), size=hashing.size)

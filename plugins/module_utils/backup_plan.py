@@ -26,6 +26,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.backup_dump impo
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.destination import close_quietly, remove_quietly, write_error
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
 
 FINGERPRINT_SEED = b"papermerge.backup fingerprint v1\n"
@@ -93,6 +94,7 @@ class BackupPlan:
         try:
             with db.read_snapshot():
                 self.migrations = check_schema(db)
+                reached("backup:snapshot")
                 created = self.now.strftime("%d.%m.%Y-%H:%M:%S")
                 self.dump = dump(db, self.sink, self.version, created)
             if stream is not None:

@@ -15,8 +15,8 @@ __metaclass__ = type
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
-# Migrations of papermerge-core 2.1.5, of Django 4.0's auth and contenttypes (which it depends on) and of
-# django-dynamic-preferences' per-user preferences (which it installs), whose tables we read and write.
+# Migrations of papermerge-core 2.1.5, of Django 4.0's auth, contenttypes and sessions (which it depends on) and
+# of django-dynamic-preferences' per-user preferences (which it installs), whose tables we read and write.
 KNOWN_MIGRATIONS = {
     "contenttypes": (
         "0001_initial",
@@ -35,6 +35,9 @@ KNOWN_MIGRATIONS = {
         "0010_alter_group_name_max_length",
         "0011_update_proxy_permissions",
         "0012_alter_user_first_name_max_length",
+    ),
+    "sessions": (
+        "0001_initial",
     ),
     "dynamic_preferences_users": (
         "0001_initial",
@@ -75,6 +78,8 @@ TABLES = {
     "auth_group_permissions": ("id", "group_id", "permission_id"),
     "auth_permission": ("id", "name", "content_type_id", "codename"),
     "django_migrations": ("id", "app", "name", "applied"),
+    # A restore's commit token is a row here (restore_journal.py); Papermerge itself keeps web sessions in it.
+    "django_session": ("session_key", "session_data", "expire_date"),
 }
 
 MIGRATE_HINT = "run the migrate role or `manage.py migrate` first"

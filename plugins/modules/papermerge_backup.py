@@ -43,7 +43,14 @@ description:
     document file in place, and a file that changes while it is read fails the run (run it again).
   - Two backups into one directory never interleave, the second waits for the first (O(lock_timeout)).
     Temporary files (C(.papermerge-backup-*.tmp)) that a killed backup left there are removed by the next one,
-    with a warning.
+    with a warning. An archive whose backup was killed after it got its name but before its checksum file is
+    complete; the next backup reuses it and writes the missing C(.sha256).
+  - A backup never archives a half-restored instance. It holds the instance's lock
+    (C(<media_root>/.papermerge-backup-instance.lock), shared by backups, exclusive for a restore) for its whole
+    run, so it waits for a running restore (O(lock_timeout)) and a restore waits for it. What an interrupted
+    restore left in the media root is finished or undone first, as M(papermerge.backup.papermerge_restore)
+    describes, with a warning. A user who may only read the media root opens the lock file read-only; where it
+    does not exist and cannot be created, the backup runs without waiting for restores and warns.
   - When nothing changed since the newest archive of the same label, no new archive is written (O(skip_unchanged)).
 author:
   - papermerge.backup maintainers (@papermerge)
@@ -108,7 +115,8 @@ options:
     default: true
   lock_timeout:
     description:
-      - Seconds to wait for another backup writing into the same directory before failing.
+      - Seconds to wait, for each of the two locks, before failing; another backup writing into the same
+        directory holds the directory's lock, a restore running on the instance holds the instance's lock.
     type: int
     default: 600
   papermerge_version:
@@ -131,8 +139,9 @@ notes:
   - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver (psycopg2) and the TOML parser (tomlkit) the module needs, and tells the Papermerge version
     (from its installed C(papermerge-core)).
-  - Only the instance's database and media root are read; nothing of the instance is written. A failed run
-    leaves no partial archive behind and does not touch the archives already there.
+  - The instance's database and media root are only read, but for the lock file and for what an interrupted
+    restore left there (see above). A failed run leaves no partial archive behind and does not touch the
+    archives already there.
   - Failures name the cause and the fix, among them a missing PostgreSQL driver (install psycopg2, or point
     C(ansible_python_interpreter) at the Papermerge virtualenv), an unreachable database server, a refused
     password, an unmigrated schema (run the migrate role or C(manage.py migrate)), migrations newer than this

@@ -20,8 +20,8 @@ description:
   - Everything is validated before the first write. The database schema must be migrated (C(manage.py migrate),
     the migrate role); otherwise the module fails and says so. The archive is read once, to its end, checking the
     gzip checksums of every gzip member, every member's name and type, and hashing every file while it is staged
-    in a private directory C(.papermerge-restore-*) inside the media root (the same file system, so moving a file
-    into place is a rename). C(backup.json) is spooled wherever it sits in the archive (first in ours, last in
+    in the private (0700) directory C(.papermerge-restore) inside the media root (the same file system, so moving
+    a file into place is a rename). C(backup.json) is spooled wherever it sits in the archive (first in ours, last in
     Papermerge's). Then the archive must match the checksum file C(<src>.sha256) when there is one, every file
     must match the archive's manifest (size and sha256) when it has one, C(backup.json) must parse and have the
     expected shape, and the archive must not come from a newer Papermerge than the instance's (see
@@ -34,11 +34,24 @@ description:
     member that does not match the manifest, or a manifest entry without a member; no C(backup.json) or a broken
     one; a newer Papermerge version; a truncated or damaged gzip stream. Media paths that resolve outside the media
     root through an existing symlink are refused too.
-  - All or nothing. After validation the module plans what exists already, what it creates and what collides.
-    Then users, groups, permissions, preferences, tags, the node tree, folders, documents, versions, pages and tag
-    links go in within one database transaction, in batches; files are moved into place, then the transaction
-    commits. Any failure (a constraint, a full disk, the commit itself) rolls the transaction back and removes
-    every file moved or staged.
+  - All or nothing. After validation, within one database transaction, the module plans what exists already,
+    what it creates and what collides. Then users, groups, permissions, preferences, tags, the node tree, folders,
+    documents, versions, pages and tag links go in, in batches; files are moved into place and flushed to disk,
+    then the transaction commits. Any failure (a constraint, a full disk, a write error the disk reports at the
+    flush, the commit itself) rolls the transaction back and removes every file moved or staged.
+  - One restore per instance at a time. The module holds the instance's lock
+    (C(<media_root>/.papermerge-backup-instance.lock)) exclusively from before it plans until its rows and files
+    are in place or rolled back; a second restore waits for it (O(lock_timeout)), then plans what the first left
+    or fails naming it (pid, host, start time, archive). Backups hold the same lock shared, so a restore waits for
+    running backups and no backup archives a half-restored instance. On PostgreSQL an advisory lock also keeps
+    restores into one database apart.
+  - Nothing is left after a kill. Before the first file moves into the media root, a journal listing what will
+    move is written to the staging directory and fsynced; the transaction also inserts a commit token (a
+    C(django_session) row, an empty session that never expires and that nobody can present, deleted right after
+    the commit), so whether an interrupted restore committed is read from the database. The next restore or
+    backup finishes or undoes an interrupted restore at once, removing the staging directory (with its copy of
+    C(backup.json), which holds password hashes) and the files moved in without committed rows, and says so in a
+    warning. Details in the collection's docs/reliability.md.
   - Idempotent. A user is matched by id and name, a folder by its path below the user's top folder, a document by
     id and path, a tag by user and name, a media file by path and content. What matches is left alone
     (RV(unchanged_counts)), so restoring the same archive twice reports RV(ignore:changed=false) the second time.
@@ -81,6 +94,12 @@ options:
     type: str
     choices: [fail, skip]
     default: fail
+  lock_timeout:
+    description:
+      - Seconds to wait for a restore or backup running on the same instance before failing (naming the restore
+        that holds the instance's lock). V(0) fails at once.
+    type: int
+    default: 600
   allow_newer_version:
     description:
       - Restore an archive made by a newer Papermerge than the instance's. Its data may not fit the older
@@ -93,7 +112,11 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads and validates the whole archive and reports the plan (RV(counts), RV(conflicts)); writes nothing.
+    description:
+      - Reads and validates the whole archive and reports the plan (RV(counts), RV(conflicts)); writes nothing,
+        not even the lock file (it waits for a running restore, holding the lock shared when it exists).
+      - Predicts the failures the real run would meet first, with the same message, a media root that is not
+        writable (a read-only file system, another user's) or too small to stage the archive.
   diff_mode:
     support: none
     description: Restored data has no useful diff; RV(counts) and RV(conflicts) say what changes.
@@ -103,9 +126,11 @@ notes:
   - Run the module as the user Papermerge runs as, or as root; files restored as root are given to the owner of
     the media root.
   - A restore that is killed (SIGKILL, power loss) never commits half the rows; the transaction is gone with the
-    process. Files it had already moved into place stay, and running the same restore again finds them unchanged
-    and completes the rows. Its staging directory (C(<media root>/.papermerge-restore-*), copies of archive files
-    only) is removed by the next restore once it is a day old.
+    process. The next restore or backup on the instance removes what it left (the staging directory, the files it
+    had moved into the media root without committed rows) or, had it committed, finishes its cleanup, and says so
+    in a warning. Staging directories of older versions of the collection (C(.papermerge-restore-*)) are removed
+    at once too.
+  - Every failure has a message saying what to do, running out of memory included.
   - Memory stays flat. The archive is read in one pass, C(backup.json) and the manifest are spooled to disk and
     streamed node by node and entry by entry, rows go in in batches of 500, and each archive member costs about a
     hundred bytes (name, size, sha256). Most of a restore's time is the file system creating the instance's
@@ -241,6 +266,7 @@ def argument_spec():
     spec.update(
         src=dict(type='path', required=True),
         on_conflict=dict(type='str', choices=['fail', 'skip'], default='fail'),
+        lock_timeout=dict(type='int', default=600),
         allow_newer_version=dict(type='bool', default=False),
     )
     return spec

@@ -15,6 +15,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.database import 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import (
     MediaTargets, MovedFiles, partial_dirs)
+from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import undo_journal
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, slugify, unique_slug
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_rows import db_bool, db_datetime, preferences
 
@@ -97,7 +98,7 @@ def test_media_targets_refuse_paths_through_symlinks_leading_outside(tmp_path):
         targets.path('sidecars/user_x/a.svg')
 
 
-def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
+def test_moved_files_are_placed_without_overwriting(tmp_path):
     media = tmp_path / 'media'
     stage = media / '.stage'
     stage.mkdir(parents=True)
@@ -116,9 +117,16 @@ def test_moved_files_are_placed_without_overwriting_and_undone(tmp_path):
     with pytest.raises(PapermergeBackupError, match='not overwritten'):
         moved.move(members[1], targets.path(members[1].name))
     assert (media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf').read_bytes() == b'someone else'
-    os.unlink(str(media / 'docs' / 'u' / 'd' / 'v1' / 'b.pdf'))
-    moved.undo()
-    assert sorted(os.listdir(str(media))) == ['.stage']
+    assert (media / 'docs' / 'u' / 'd' / 'v1' / 'a.pdf').read_bytes() == b'x' and moved.count == 1
+
+
+def no_rows_db(tmp_path):
+    path = tmp_path / 'nodes.sqlite3'
+    connection = sqlite3.connect(str(path))
+    connection.execute('CREATE TABLE core_basetreenode (id char(32) PRIMARY KEY)')
+    connection.commit()
+    connection.close()
+    return connect({'engine': 'sqlite', 'path': str(path)})
 
 
 def _staged_members(stage, names):
@@ -133,7 +141,7 @@ def _staged_members(stage, names):
     return members
 
 
-def test_new_directories_are_moved_whole_and_undone(tmp_path):
+def test_new_directories_are_moved_whole_as_planned_and_undone_from_the_journal(tmp_path):
     media = tmp_path / 'media'
     stage = media / '.stage'
     stage.mkdir(parents=True)
@@ -145,13 +153,19 @@ def test_new_directories_are_moved_whole_and_undone(tmp_path):
     moved = MovedFiles(str(media))
     partial = partial_dirs(placed, dict((m.name, m) for m in members))
     assert partial == set(['sidecars', 'sidecars/u', 'sidecars/u/part'])
-    moved.move_all(placed, MediaTargets(str(media)), partial)
+    moves = moved.plan_moves(placed, partial)
+    assert [name for name, _members in moves] == [
+        'docs/u/new', 'docs/u/old/c.pdf', 'sidecars/u/part/1.svg']
+    assert moved.new_dirs == ['sidecars', 'sidecars/u', 'sidecars/u/part']  # planned, not made yet
+    assert not (media / 'sidecars').exists()
+    moved.move_all(moves, MediaTargets(str(media)))
     assert moved.count == 4
-    assert [target for target, _staged in moved.trees] == [str(media / 'docs' / 'u' / 'new')]
+    assert not (stage / 'docs' / 'u' / 'new').exists()  # one rename
     for member in placed:
         assert (media / member.name).read_bytes() == member.name.encode()
     assert not (media / 'sidecars' / 'u' / 'part' / '2.svg').exists()
-    moved.undo()
+    journal = dict(moved_in=[name for name, _members in moves], made_dirs=moved.new_dirs, moved_aside=[])
+    assert undo_journal(str(media), str(stage), journal, no_rows_db(tmp_path)) == 4
     assert sorted(os.listdir(str(media))) == ['.stage', 'docs']
     assert sorted(os.listdir(str(media / 'docs' / 'u'))) == ['old']
     assert os.listdir(str(media / 'docs' / 'u' / 'old')) == ['kept.pdf']
@@ -177,24 +191,9 @@ def test_a_directory_that_appears_is_not_replaced(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'rename', someone_else_comes_first)
     moved = MovedFiles(str(media))
     with pytest.raises(PapermergeBackupError, match='appeared while restoring'):
-        moved.move_all(members, MediaTargets(str(media)), set())
+        moved.move_all(moved.plan_moves(members, set()), MediaTargets(str(media)))
     assert os.listdir(str(appearing)) == ['other.pdf']
     assert moved.count == 0
-
-
-def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path):
-    media = tmp_path / 'media'
-    (media / 'docs').mkdir(parents=True)
-    stale = media / (restore_preflight.STAGE_PREFIX + 'old')
-    fresh = media / (restore_preflight.STAGE_PREFIX + 'new')
-    stale.mkdir()
-    (stale / '00000001').write_bytes(b'x')
-    fresh.mkdir()
-    (media / (restore_preflight.STAGE_PREFIX + 'file')).write_bytes(b'not a directory')
-    old = os.stat(str(stale)).st_mtime - restore_preflight.STALE_STAGE_SECONDS - 10
-    os.utime(str(stale), (old, old))
-    assert restore_preflight.remove_stale_stages(str(media)) == [stale.name]
-    assert sorted(p.name for p in media.iterdir()) == sorted(['docs', fresh.name, restore_preflight.STAGE_PREFIX + 'file'])
 
 
 # The tables (and columns) of a Papermerge 2.1 database that a restore's plan reads.
