@@ -458,15 +458,23 @@ def test_the_base_archives_are_read_whole(bases, tmp_path):
         worker.stop()
 
 
-def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
-    """The issue's archive (a size of -7, then zeros): the old int() reader blows the limit, ours refuses it."""
-    archives, warm_up = bases
+def minus_seven(archives, path, data_gz):
+    """The issue's archive: the manifest's size made -7, then data_gz (gzip) after its header."""
     raw = bytearray(archives['ours-pax'])
     offset = header_offsets(raw)[-1][0]  # the manifest's header
     raw[offset + 124:offset + 136] = b'-0000000007\0'
     fix_checksum(raw, offset)
-    path = tmp_path / 'minus-seven.tar.gz'
-    path.write_bytes(gzip.compress(bytes(raw[:offset + BLOCK]), 1) + zeros_gzip(BOMB_BYTES))
+    path.write_bytes(gzip.compress(bytes(raw[:offset + BLOCK]), 1) + data_gz)
+    return path
+
+
+def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
+    """The issue's archive (a size of -7, then 64 MB): the old int() reader blows the limit, ours refuses it.
+
+    The 64 MB are random: the issue's zeros would now be stopped by gunzip's bound on the inflated size too,
+    even in the old reader (test_zeros_after_a_negative_size_meet_the_inflate_bound_too)."""
+    archives, warm_up = bases
+    path = minus_seven(archives, tmp_path / 'minus-seven.tar.gz', gzip.compress(os.urandom(BOMB_BYTES), 1))
     for without_checks, failed in ((True, True), (False, False)):
         worker = Worker(warm_up, without_checks=without_checks)
         try:
@@ -475,6 +483,19 @@ def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
             worker.stop()
         assert (verdict(answer, path) is not None) == failed, answer
     assert answer['outcome'] == 'refused' and 'negative' in answer['message']
+
+
+def test_zeros_after_a_negative_size_meet_the_inflate_bound_too(bases, tmp_path):
+    """The issue's 0.5 MB archive inflating to 64 MB: a second line of defence stops it in the old reader too."""
+    archives, warm_up = bases
+    path = minus_seven(archives, tmp_path / 'minus-seven-zeros.tar.gz', zeros_gzip(BOMB_BYTES))
+    worker = Worker(warm_up, without_checks=True)
+    try:
+        answer = worker.run('minus-seven-zeros', path)
+    finally:
+        worker.stop()
+    assert verdict(answer, path) is None, answer
+    assert answer['outcome'] == 'refused' and 'decompression bomb' in answer['message'], answer
 
 
 def test_mutated_archives_end_in_a_clear_refusal_or_a_correct_result(bases, tmp_path):
