@@ -220,6 +220,26 @@ def test_files_no_row_references_are_left_out_with_a_warning(make_instance, dest
     assert result['counts']['files'] == len(media_files(instance.media_root)) - 3
 
 
+def test_a_version_file_changed_behind_papermerge_gets_its_own_size_and_restores(make_instance, dest):
+    # The restore holds every version file to the size backup.json records: the archive records the file's.
+    instance = make_instance('sqlite', seeded=True)
+    name = sorted(name for name in media_files(instance.media_root) if name.startswith('docs/'))[0]
+    path = os.path.join(str(instance.media_root), *name.split('/'))
+    recorded = os.path.getsize(path)
+    with open(path, 'ab') as handle:
+        handle.write(b'appended behind Papermerge')
+    result = backup(instance, dest)
+    assert not result['failed'], result['msg']
+    assert [w for w in result['warnings'] if 'the database records %d bytes for %s' % (recorded, name) in w]
+    versions = [version for user in read_archive(result['archive'])[2]['users'] for node in user['nodes']
+                for version in node.get('versions', []) if version['file_path'] == name]
+    assert [version['size'] for version in versions] == [os.path.getsize(path)]
+    target = make_instance('sqlite')
+    restored = run_module('papermerge.backup.papermerge_restore',
+                          dict(project_dir=str(target.project_dir), src=result['archive']), python=target.python)
+    assert not restored['failed'], restored['msg']
+
+
 def test_missing_files_are_listed_and_strict_fails(make_instance, dest):
     instance = make_instance('sqlite', seeded=True)
     state = instance.state()
