@@ -9,14 +9,19 @@ Two kinds of archives are accepted: ours (backup.json first, docs/ and sidecars/
 manifest last) and those of Papermerge 2.1's own ``manage.py backup`` (per-user folders and files first,
 member names such as ``pages//000001/...``, backup.json last, no manifest).
 
-read_archive() goes through the gzip stream to its end (so every gzip member's CRC and length are checked),
-validates every member as it arrives (member_rules), hashes every file, and, when given a staging directory,
-writes the files of docs/ and sidecars/ there under their normalised names (staging).  backup.json is spooled
-to a file so it can be parsed after the pass, whichever end of the archive it sits at.  Nothing outside the
-staging and spool directories is ever written: symlinks and directories are checked and recorded, never created.
+read_archive() goes through the gzip stream to its end (so every gzip member's CRC and length are checked;
+the inflated size is bounded, gunzip.inflate_limit), validates every member as it arrives (member_rules),
+hashes every file, and, when given a staging directory, writes the files of docs/ and sidecars/ there under
+their normalised names (staging).  backup.json is spooled to a file; when it comes first (ours), it is loaded
+at once and every file is held to it on its header, before its data is read, and staged in the same pass.
+When it comes last (Papermerge's), nothing is staged in the pass: open_archive() checks every file against it
+first and then stages them in a second pass (stage_second_pass), so that no byte of a file backup.json does
+not name is ever written.  Nothing outside the staging and spool directories is ever written: symlinks and
+directories are checked and recorded, never created.
 
 open_archive() is what papermerge_restore and papermerge_archive_info both run: the pass, then the checksum
-file, backup.json, the manifest, the per-user folders and the version files backup.json names.
+file, backup.json, the manifest, the media files against backup.json, the per-user folders and the version
+files backup.json names; then the deferred staging.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -157,9 +162,9 @@ def _run_pass(path, contents, read_members):
                 % (path, _position(contents), shown(str(error), 1000)), archive=path, member=_current(contents))
         except InflateLimitExceeded as error:
             raise PapermergeBackupError(
-                "archive %s inflates to more than %d bytes%s, %d times its size: a backup never compresses that "
-                "well, so it was refused as a decompression bomb before it was written anywhere; it is damaged "
-                "or was made to exhaust the disk" % (path, error.limit, _position(contents), MAX_RATIO),
+                "archive %s inflates to more than %d bytes%s, over %d times its size: no backup compresses that "
+                "well, so it was refused as a decompression bomb while it was inflated; it is damaged or was made "
+                "to fill the disk" % (path, error.limit, _position(contents), MAX_RATIO),
                 archive=path, member=_current(contents))
         except OSError as error:
             raise PapermergeBackupError("cannot read or stage archive %s: %s" % (path, error), archive=path)
@@ -317,10 +322,12 @@ class _Restage:
     def __init__(self, contents, first, stage_dir):
         self.contents = contents
         self.first = first
-        self.stager = Stager(stage_dir)
+        self.stage_dir = stage_dir
+        self.stager = None
 
     def read_members(self, gz):
         tar = TarReader(gz)
+        self.stager = Stager(self.stage_dir)
         try:
             while True:
                 info = tar.next()
