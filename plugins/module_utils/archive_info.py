@@ -5,6 +5,9 @@
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Describe and verify an archive without an instance (on the host or on the controller).
 
+The result quotes archive text only through errors.shown() and errors.listed(): at most 200 characters of a
+value and 1000 entries of a list, however long the archive's are.
+
 The archive is always read to its end, so the gzip stream is checked whole (CRC and length of every gzip
 member) and the manifest, which sits last, is found.  With verify, every file is hashed and compared with
 the manifest; archives of Papermerge's own backup have no manifest, so there verification means the gzip
@@ -19,7 +22,8 @@ __metaclass__ = type
 import os
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, explained
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
+    LISTED, PapermergeBackupError, explained, listed, shown)
 from ansible_collections.papermerge.backup.plugins.module_utils.spool import SpoolDir
 
 MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
@@ -49,6 +53,8 @@ def _result(path, archive, verify):
                      "members were not available; %s checked" % checked)
     if archive.missing:
         notes.append("%d document version file(s) named in backup.json are not in the archive" % len(archive.missing))
+    if len(backup.users) > LISTED or len(archive.missing) > LISTED:
+        notes.append("usernames and missing_files list at most %d entries each" % LISTED)
     return dict(
         changed=False,
         path=path,
@@ -56,17 +62,22 @@ def _result(path, archive, verify):
         sha256=contents.sha256,
         checksum_file_verified=archive.checksum_file,
         format="papermerge.backup" if manifest is not None else "papermerge",
-        papermerge_version=archive.papermerge_version,
-        created=archive.created,
+        papermerge_version=_shown_or_none(archive.papermerge_version),
+        created=_shown_or_none(archive.created),
         counts=counts,
         manifest=_summary(manifest),
         verified=bool(verify),
         checksums_verified=bool(archive.verified),
         backup_json_first=contents.backup_json_first,
-        usernames=[user["username"] for user in backup.users],
-        missing_files=archive.missing,
+        usernames=listed(user["username"] for user in backup.users),
+        missing_files=listed(archive.missing),
         notes=notes,
     )
+
+
+def _shown_or_none(value):
+    # backup.json and the manifest bound these already (64 characters); a result never relies on that alone.
+    return None if value is None else shown(value)
 
 
 def _summary(manifest):

@@ -9,14 +9,19 @@ Two kinds of archives are accepted: ours (backup.json first, docs/ and sidecars/
 manifest last) and those of Papermerge 2.1's own ``manage.py backup`` (per-user folders and files first,
 member names such as ``pages//000001/...``, backup.json last, no manifest).
 
-read_archive() goes through the gzip stream to its end (so every gzip member's CRC and length are checked),
-validates every member as it arrives (member_rules), hashes every file, and, when given a staging directory,
-writes the files of docs/ and sidecars/ there under their normalised names (staging).  backup.json is spooled
-to a file so it can be parsed after the pass, whichever end of the archive it sits at.  Nothing outside the
-staging and spool directories is ever written: symlinks and directories are checked and recorded, never created.
+read_archive() goes through the gzip stream to its end (so every gzip member's CRC and length are checked;
+the inflated size is bounded, gunzip.inflate_limit), validates every member as it arrives (member_rules),
+hashes every file, and, when given a staging directory, writes the files of docs/ and sidecars/ there under
+their normalised names (staging).  backup.json is spooled to a file; when it comes first (ours), it is loaded
+at once and every file is held to it on its header, before its data is read, and staged in the same pass.
+When it comes last (Papermerge's), nothing is staged in the pass: open_archive() checks every file against it
+first and then stages them in a second pass (stage_second_pass), so that no byte of a file backup.json does
+not name is ever written.  Nothing outside the staging and spool directories is ever written: symlinks and
+directories are checked and recorded, never created.
 
 open_archive() is what papermerge_restore and papermerge_archive_info both run: the pass, then the checksum
-file, backup.json, the manifest, the per-user folders and the version files backup.json names.
+file, backup.json, the manifest, the media files against backup.json, the per-user folders and the version
+files backup.json names; then the deferred staging.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,15 +37,19 @@ from ansible_collections.papermerge.backup.plugins.module_utils import backup_js
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import check_checksum_file
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import InflatedStream
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, shown
+from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import (
+    MAX_RATIO, InflatedStream, InflateLimitExceeded, inflate_limit)
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import (
-    check_file_prefixes, check_symlinks, check_user_folders, is_media_name, member_kind, normalize_member_name,
-    normalized_or_none, unsafe_member)
+    check_file_prefixes, check_media_size, check_symlinks, check_unique_names, check_user_folders, is_media_name,
+    member_kind, normalize_member_name, unsafe_member)
 from ansible_collections.papermerge.backup.plugins.module_utils.staging import Stager
 from ansible_collections.papermerge.backup.plugins.module_utils.tar_reader import TarFormatError, TarReader
 
 MISSING_LISTED = 20
+# Tar programs pad an archive to a record after its end (GNU tar and tarfile: 10 KB; a large blocking factor:
+# up to 1 MB); anything beyond this after the end is refused.
+TRAILING_MAX = 1024 * 1024
 
 
 class Member:
@@ -90,7 +99,9 @@ class ArchiveContents:
     files: {normalised name: Member} for docs/ and sidecars/ files; dirs: set of directory names;
     symlinks: list of Member; backup_json: path of the spooled backup.json (or None when the archive has
     none); backup_json_first: whether it came before every file; manifest: the manifest's summary
-    (manifest.read_summary) or None; sha256 / size: of the archive file itself; member_count: members seen.
+    (manifest.read_summary) or None; sha256 / size: of the archive file itself; member_count: members seen;
+    backup: backup.json loaded during the pass (backup_json.BackupJson) when it came before every file, else
+    None; staging_deferred: files were to be staged but backup.json came after them (stage_second_pass()).
     """
 
     def __init__(self):
@@ -108,30 +119,53 @@ class ArchiveContents:
         self.member_count = 0
         self.current = None
         self.previous = None
+        self.backup = None
+        self.staging_deferred = False
 
 
 def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     """One pass over the archive at path; returns ArchiveContents or raises PapermergeBackupError.
 
-    stage_dir: when given, every docs/ and sidecars/ file is written below it under its normalised name.
+    stage_dir: when given, the docs/ and sidecars/ files are written below it under their normalised names,
+    during the pass if backup.json came before them (our archives: each file is checked against backup.json
+    on its header, before its data is read).  Otherwise nothing is staged yet (contents.staging_deferred):
+    open_archive() stages the files in a second pass, once every one of them is known to be what backup.json
+    names, so that no byte of a file a hostile archive adds is ever written.
     spool_dir: where backup.json is spooled (default: stage_dir; one of them is needed to keep it).
     """
     contents = ArchiveContents()
-    spool_dir = spool_dir or stage_dir
+    reading = _Pass(contents, stage_dir, spool_dir or stage_dir, hash_files)
+    _run_pass(path, contents, reading.read_members)
+    check_symlinks(contents)
+    check_file_prefixes(contents)
+    check_unique_names(contents)
+    if contents.manifest_path is not None:
+        contents.manifest = manifest.read_summary(contents.manifest_path)
+    return contents
+
+
+def _run_pass(path, contents, read_members):
+    """Open the archive, inflate it (bounded: gunzip.inflate_limit) and read its members with read_members."""
     try:
         raw = open(path, "rb")
+        limit = inflate_limit(os.fstat(raw.fileno()).st_size)
     except (IOError, OSError) as error:
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
     hashing = _HashingReader(raw)
-    inflated = InflatedStream(hashing)
+    inflated = InflatedStream(hashing, limit)
     try:
         try:
-            _read_members(inflated, contents, stage_dir, spool_dir, hash_files)
+            read_members(inflated)
         except (EOFError, zlib.error, TarFormatError) as error:
-            where = _position(contents)
             raise PapermergeBackupError(
                 "archive %s is truncated or corrupt%s (%s): it cannot be used; take another copy"
-                % (path, where, error), archive=path, member=contents.current)
+                % (path, _position(contents), shown(str(error), 1000)), archive=path, member=_current(contents))
+        except InflateLimitExceeded as error:
+            raise PapermergeBackupError(
+                "archive %s inflates to more than %d bytes%s, over %d times its size: no backup compresses that "
+                "well, so it was refused as a decompression bomb while it was inflated; it is damaged or was made "
+                "to fill the disk" % (path, error.limit, _position(contents), MAX_RATIO),
+                archive=path, member=_current(contents))
         except OSError as error:
             raise PapermergeBackupError("cannot read or stage archive %s: %s" % (path, error), archive=path)
         contents.sha256 = hashing.hexdigest()
@@ -139,67 +173,108 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     finally:
         inflated.close()
         raw.close()
-    check_symlinks(contents)
-    check_file_prefixes(contents)
-    if contents.manifest_path is not None:
-        contents.manifest = manifest.read_summary(contents.manifest_path)
-    return contents
 
 
-def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
-    tar = TarReader(gz)
-    stager = Stager(stage_dir) if stage_dir is not None else None
-    try:
-        _read_tar(tar, contents, stager, spool_dir, hash_files)
-        if stager is not None:
-            stager.finish()
-    finally:
-        if stager is not None:
-            stager.stop()
-    # Drain the gzip stream: its CRC and length trailers (one per gzip member) are checked only at the end.
+class _Pass:
+    """The first pass over an archive: every member validated as it arrives, files hashed and (when backup.json
+    came first) checked against it and staged."""
+
+    def __init__(self, contents, stage_dir, spool_dir, hash_files):
+        self.contents = contents
+        self.stage_dir = stage_dir
+        self.spool_dir = spool_dir
+        self.hash_files = hash_files
+        self.stager = None
+        self.seen_file = False
+
+    def read_members(self, gz):
+        try:
+            self._read_tar(TarReader(gz))
+            if self.stager is not None:
+                self.stager.finish()
+        finally:
+            if self.stager is not None:
+                self.stager.stop()
+        drain(gz, self.contents)
+
+    def _read_tar(self, tar):
+        contents = self.contents
+        while True:
+            contents.previous, contents.current = contents.current or contents.previous, None
+            info = tar.next()
+            if info is None:
+                break
+            contents.member_count += 1
+            contents.current = info.name
+            name = normalize_member_name(info.name)
+            kind = member_kind(info)
+            if kind == "dir":
+                contents.dirs.add(name)
+            elif kind == "symlink":
+                contents.symlinks.append(Member(name, info.name, "symlink", linkname=info.linkname))
+            elif name == BACKUP_JSON:
+                self._take_backup_json(tar, info)
+            elif name == MANIFEST_NAME:
+                _spool_manifest(tar, info, contents, self.spool_dir)
+            elif is_media_name(name):
+                self._take_file(tar, info, name)
+            else:
+                raise unsafe_member(info.name, "regular files belong under docs/ or sidecars/ (or are backup.json "
+                                               "or the manifest); this one is neither")
+
+    def _take_backup_json(self, tar, info):
+        _spool_backup_json(tar, info, self.contents, self.spool_dir, first=not self.seen_file)
+        if self.contents.backup_json_first:
+            # Known before any file: each file is held to it on its header, before its data is read.
+            self.contents.backup = backup_json.load(self.contents.backup_json)
+
+    def _take_file(self, tar, info, name):
+        contents = self.contents
+        self.seen_file = True
+        check_media_size(name, info.size, info.name)
+        if contents.backup is not None:
+            contents.backup.media.check(name, info.size, info.name)
+        if self.stage_dir is not None and contents.backup is None:
+            contents.staging_deferred = True
+        elif self.stage_dir is not None and self.stager is None:
+            self.stager = Stager(self.stage_dir)
+        member = take_file(tar, info, name, contents, self.stager, self.hash_files)
+        contents.files[name] = member
+
+
+def drain(gz, contents):
+    """Read the gzip stream to its end: its CRC and length trailers (one per gzip member) are checked only there.
+
+    Tar programs pad an archive to a whole record (10 KB by default) after its end; much more after it would
+    be data that nothing reads, inflated for nothing: refused.
+    """
     contents.current = None
-    while gz.read(archive_format.CHUNK_SIZE):
-        pass
-
-
-def _read_tar(tar, contents, stager, spool_dir, hash_files):
-    seen_file = False
+    trailing = 0
     while True:
-        contents.previous, contents.current = contents.current or contents.previous, None
-        info = tar.next()
-        if info is None:
-            break
-        contents.member_count += 1
-        contents.current = info.name
-        name = normalize_member_name(info.name)
-        kind = member_kind(info)
-        if kind == "dir":
-            contents.dirs.add(name)
-        elif kind == "symlink":
-            contents.symlinks.append(Member(name, info.name, "symlink", linkname=info.linkname))
-        elif name == BACKUP_JSON:
-            _spool_backup_json(tar, info, contents, spool_dir, first=not seen_file)
-        elif name == MANIFEST_NAME:
-            _spool_manifest(tar, info, contents, spool_dir)
-        elif is_media_name(name):
-            seen_file = True
-            _take_file(tar, info, name, contents, stager, hash_files)
-        else:
-            raise unsafe_member(info.name, "regular files belong under docs/ or sidecars/ (or are backup.json or "
-                                           "the manifest); this one is neither")
+        data = gz.read(archive_format.CHUNK_SIZE)
+        if not data:
+            return
+        trailing += len(data)
+        if trailing > TRAILING_MAX:
+            raise TarFormatError("more than %d bytes follow the end of the tar archive" % TRAILING_MAX)
 
 
 def _position(contents):
     if contents.current:
-        return " while reading member %s" % contents.current
+        return " while reading member %s" % shown(contents.current)
     if contents.previous:
-        return " after member %s" % contents.previous
+        return " after member %s" % shown(contents.previous)
     return ""
 
 
-def _take_file(tar, info, name, contents, stager, hash_files):
+def _current(contents):
+    return shown(contents.current) if contents.current else None
+
+
+def take_file(tar, info, name, contents, stager, hash_files):
+    """A file member's Member, its data hashed (hash_files) and staged (stager, when not None)."""
     if name in contents.files:
-        raise unsafe_member(info.name, "a second member has the same name %r" % name)
+        raise unsafe_member(info.name, "a second member has the same name %r" % shown(name))
     member = Member(name, info.name, "file", size=info.size, mtime=info.mtime)
     digest = hashlib.sha256() if hash_files else None
     # A file of one chunk goes to the stager whole (most do: sidecars, most documents); larger ones stream.
@@ -223,7 +298,59 @@ def _take_file(tar, info, name, contents, stager, hash_files):
     elif stager is not None:
         stager.end()
     member.digest = digest.digest() if digest is not None else None
-    contents.files[name] = member
+    return member
+
+
+def stage_second_pass(path, contents, stage_dir):
+    """Stage the files of an archive whose backup.json came last, reading it again: every file must be the one
+    the first pass read (same size and sha256, the archive the same sha256), or the archive changed meanwhile."""
+    first = dict((name, member) for name, member in contents.files.items())
+    again = ArchiveContents()
+    staging = _Restage(again, first, stage_dir)
+    _run_pass(path, again, staging.read_members)
+    if again.sha256 != contents.sha256 or len(again.files) != len(first):
+        raise PapermergeBackupError("archive %s changed while it was read (its sha256 differs between the two "
+                                    "reads): nothing was written; run again on an archive nothing writes to"
+                                    % path, archive=path)
+    for name, member in again.files.items():
+        first[name].stage_dir = member.stage_dir
+
+
+class _Restage:
+    """The second pass of stage_second_pass(): the files the first pass validated, staged and hashed again."""
+
+    def __init__(self, contents, first, stage_dir):
+        self.contents = contents
+        self.first = first
+        self.stage_dir = stage_dir
+        self.stager = None
+
+    def read_members(self, gz):
+        tar = TarReader(gz)
+        self.stager = Stager(self.stage_dir)
+        try:
+            while True:
+                info = tar.next()
+                if info is None:
+                    break
+                self.contents.current = info.name
+                self._restage(tar, info)
+            self.stager.finish()
+        finally:
+            self.stager.stop()
+        drain(gz, self.contents)
+
+    def _restage(self, tar, info):
+        if not info.isreg():
+            return
+        name = normalize_member_name(info.name)
+        expected = self.first.get(name)
+        if expected is None:
+            return  # backup.json, the manifest: spooled by the first pass
+        member = take_file(tar, info, name, self.contents, self.stager, expected.digest is not None)
+        if (member.size, member.digest) != (expected.size, expected.digest):
+            raise TarFormatError("member %s differs from the first read of the archive" % shown(name))
+        self.contents.files[name] = member
 
 
 def _spool_backup_json(tar, info, contents, spool_dir, first):
@@ -277,17 +404,6 @@ class _HashingReader:
         return self.digest.hexdigest()
 
 
-def missing_version_files(contents, backup):
-    """file_path of every document version backup.json names whose file the archive lacks (sorted)."""
-    missing = []
-    for _index, node in backup.iter_nodes():
-        for version in node.get("versions") or []:
-            path = version.get("file_path")
-            if path and normalized_or_none(path) not in contents.files:
-                missing.append(path)
-    return sorted(missing)
-
-
 class OpenedArchive:
     """An archive read and checked by open_archive().
 
@@ -320,11 +436,13 @@ class OpenedArchive:
 def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
     """Read the archive at path in one pass, then check it whole; an OpenedArchive or PapermergeBackupError.
 
-    Always checked: the gzip stream to its end, every member's name and type, the checksum file beside the
-    archive, backup.json's presence and shape, the per-user folders.  With verify, every file is hashed and
-    compared with the manifest, and an archive without one (Papermerge's own backup, which cannot leave a
-    version file out: it reads each one) is refused when a version file backup.json names is missing.
-    stage_dir and spool_dir are read_archive's.
+    Always checked: the gzip stream to its end (bounded, gunzip.inflate_limit), every member's name and type,
+    the checksum file beside the archive, backup.json's presence, shape and bounds, that every media file is
+    one backup.json names with the size it records (member_rules.DeclaredMedia), the per-user folders.  With
+    verify, every file is hashed and compared with the manifest, and an archive without one (Papermerge's own
+    backup, which cannot leave a version file out: it reads each one) is refused when a version file
+    backup.json names is missing.  stage_dir and spool_dir are read_archive's; files whose staging it deferred
+    are staged here, by a second pass, once all of that holds.
     """
     contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify)
     checksum_file = check_checksum_file(path, contents.sha256)
@@ -333,13 +451,19 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
             "archive %s has no backup.json member: it is not a Papermerge backup, or it is incomplete; nothing was "
             "written" % path, archive=path, member=BACKUP_JSON)
     verified = manifest.verify_manifest(contents) if verify else False
-    backup = backup_json.load(contents.backup_json)
+    backup = contents.backup
+    if backup is None:
+        backup = backup_json.load(contents.backup_json)
+        for name, member in sorted(contents.files.items()):
+            backup.media.check(name, member.size, member.raw_name)
     check_user_folders(contents, [user["username"] for user in backup.users])
-    missing = missing_version_files(contents, backup)
+    missing = backup.media.missing(contents.files)
     if verify and missing and contents.manifest is None:
         # Our backup lists files it could not find in missing_files instead: there a gap is no damage.
         raise PapermergeBackupError(
             "archive member %s, named in backup.json, is missing from the archive (%d missing in all): the "
             "archive is incomplete" % (missing[0], len(missing)), member=missing[0],
             missing_files=missing[:MISSING_LISTED])
+    if contents.staging_deferred:
+        stage_second_pass(path, contents, stage_dir)
     return OpenedArchive(contents, backup, verified, missing, checksum_file)

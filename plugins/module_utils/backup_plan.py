@@ -6,7 +6,9 @@
 """What one backup will hold, gathered before the first archive byte is written (BackupPlan):
 
 - the database, dumped from one read-only snapshot into a spooled backup.json (backup_dump.py);
-- the media scan: every regular file below <media_root>/docs and <media_root>/sidecars, with size and time;
+- the media scan: every regular file below <media_root>/docs and <media_root>/sidecars that a row references,
+  with size and time: each document version's file and the files below its sidecar folder (member_rules says
+  why a restore refuses any other); the others are left out with a warning;
 - the content fingerprint: sha256 over backup.json (but its creation time) and the media file names, sizes and
   times, so that equal fingerprints mean equal content and an unchanged instance needs no new archive.
 """
@@ -20,7 +22,8 @@ import os
 import stat
 import tempfile
 
-from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import MEDIA_FOLDERS, TEMP_PREFIX, TEMP_SUFFIX
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import (
+    MEDIA_FOLDERS, TEMP_PREFIX, TEMP_SUFFIX, in_sidecar_folder)
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_writer import COMPRESSED_EXTENSIONS
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_dump import dump
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
@@ -30,6 +33,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.phases import re
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
 
 FINGERPRINT_SEED = b"papermerge.backup fingerprint v1\n"
+UNREFERENCED_LISTED = 10
 
 
 class _Sink:
@@ -96,7 +100,7 @@ class BackupPlan:
                 self.migrations = check_schema(db)
                 reached("backup:snapshot")
                 created = self.now.strftime("%d.%m.%Y-%H:%M:%S")
-                self.dump = dump(db, self.sink, self.version, created)
+                self.dump = dump(db, self.sink, self.version, created, self._file_size)
             if stream is not None:
                 stream.close()
         except OSError as error:
@@ -107,6 +111,13 @@ class BackupPlan:
                 close_quietly(stream)
         self.warnings.extend(self.dump.warnings)
         self.engine = db.engine
+
+    def _file_size(self, relative):
+        try:
+            info = os.lstat(os.path.join(self.instance.media_root, *relative.split("/")))
+        except (OSError, ValueError):
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def _scan_media(self):
         media_root = self.instance.media_root
@@ -119,7 +130,7 @@ class BackupPlan:
             top = os.path.join(media_root, folder)
             if os.path.isdir(top):
                 self._walk(top, folder)
-        self.files = sorted(self.files)
+        self.files = self._referenced(sorted(self.files))
         present = set(entry[0] for entry in self.files)
         self.missing_files = sorted(set(p for p in self.dump.version_files if p not in present))
         # Sorted by name, every folder comes before what it holds; links to missing files are left out.
@@ -128,6 +139,25 @@ class BackupPlan:
         for name, size, mtime_ns, _mode in self.files:
             self.sink.digest.update(("%s\0%d\0%d\n" % (name, size, mtime_ns)).encode("utf-8", "surrogateescape"))
         self.fingerprint = self.sink.digest.hexdigest()
+
+    def _referenced(self, files):
+        """The files a row references (see the module's docstring); a warning names the others."""
+        version_files = set(self.dump.version_files)
+        folders = self.dump.version_folders
+        kept, left_out = [], []
+        for entry in files:
+            name = entry[0]
+            if name in version_files if name.startswith("docs/") else in_sidecar_folder(name, folders):
+                kept.append(entry)
+            else:
+                left_out.append(name)
+        if left_out:
+            self.warnings.append(
+                "%d file(s) in the media root belong to no document version in the database (%s%s): not "
+                "archived, as Papermerge cannot reach them and a restore refuses files no row references"
+                % (len(left_out), ", ".join(left_out[:UNREFERENCED_LISTED]),
+                   ", ..." if len(left_out) > UNREFERENCED_LISTED else ""))
+        return kept
 
     def _walk(self, directory, relative):
         # scandir, depth first, sorted: one lstat per entry (cached by DirEntry), no path arithmetic per file.

@@ -7,6 +7,9 @@
 
 Modules catch it once, in main(), and turn it into fail_json(msg=str(error), **error.details).
 Messages say what happened and what to do next.
+
+Text from an archive may be of any length (a 200 MB user name): messages and results quote it through shown(),
+never whole, and list at most LISTED items of it (listed()).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -64,3 +67,22 @@ def describe(error):
     if isinstance(error, MemoryError):
         return "MemoryError"
     return "%s: %s" % (type(error).__name__, str(error) or repr(error))
+
+
+# Archive text is quoted up to this many characters; a longer text is cut, and the cut says how much is missing.
+SHOWN_CHARS = 200
+LISTED = 1000
+
+
+def shown(value, limit=SHOWN_CHARS):
+    """Text from an archive as a message or a result may quote it: cut after limit characters, with
+    '...[N more characters]' in place of the rest (N counts the characters left out)."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return "%s...[%d more characters]" % (text[:limit], len(text) - limit)
+
+
+def listed(items, limit=None):
+    """At most limit (default LISTED) items of a list (or other iterable) from an archive, each through shown()."""
+    return [shown(item) for _index, item in zip(range(LISTED if limit is None else limit), items)]

@@ -35,7 +35,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader i
 from ansible_collections.papermerge.backup.plugins.module_utils.database import CommitError, connect
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import FilesystemFlush
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
-    PapermergeBackupError, describe, explained, out_of_memory)
+    PapermergeBackupError, describe, explained, listed, out_of_memory)
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.instance_lock import InstanceLock
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MovedFiles, partial_dirs
@@ -263,14 +263,14 @@ def _result(plan, archive, check_mode, warnings):
         # "skipped" is reserved in Ansible results (it marks a skipped task)
         skipped_counts=plan.skipped,
         unchanged_counts=plan.existing,
-        conflicts=plan.conflicts,
+        conflicts=listed(plan.conflicts),  # archive text: bounded (errors.listed)
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive.papermerge_version,
         archive_sha256=archive.contents.sha256,
         checksum_file_verified=archive.checksum_file,
         verified=archive.verified,
-        missing_files=archive.missing,
-        unknown_permissions=plan.unknown_permissions,
+        missing_files=listed(archive.missing),
+        unknown_permissions=listed(plan.unknown_permissions),
         check_mode=check_mode,
         warnings=warnings,
     )

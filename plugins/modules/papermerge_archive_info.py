@@ -34,6 +34,11 @@ description:
     stream end to end and that every document version file C(backup.json) names is in the archive (the module
     fails otherwise; without O(verify) such files are listed in RV(missing_files)); RV(checksums_verified) is
     V(false) and RV(notes) says that checksums were not available.
+  - Archives that lie about what they hold are refused as M(papermerge.backup.papermerge_restore) refuses them
+    (see there), such as media files C(backup.json) does not name or whose size differs from the one it records,
+    C(backup.json) values longer than Papermerge's columns hold, a stream inflating to more than 100 times its size.
+    The result quotes text from the archive cut after 200 characters (ending in C(...[N more characters])) and
+    lists at most 1000 entries of RV(usernames) and RV(missing_files).
 options:
   path:
     description:
@@ -138,13 +143,14 @@ backup_json_first:
   type: bool
   sample: true
 usernames:
-  description: The users the archive holds.
+  description: The users the archive holds (at most 1000; RV(counts) has their number).
   returned: success
   type: list
   elements: str
   sample: [admin, olga]
 missing_files:
-  description: Document version files backup.json names that the archive does not hold.
+  description: Document version files backup.json names that the archive does not hold (at most 1000; RV(notes)
+    has their number).
   returned: success
   type: list
   elements: str

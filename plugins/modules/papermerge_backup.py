@@ -147,7 +147,11 @@ notes:
     password, an unmigrated schema (run the migrate role or C(manage.py migrate)), migrations newer than this
     collection knows, and a destination that is not writable or is full.
   - Things archived differently than one may expect (media entries that are not regular files, users or
-    folders that cannot have an entry in the per-user folder tree) are reported as warnings.
+    folders that cannot have an entry in the per-user folder tree) are reported as warnings. So are files of the
+    media root that no document version references (neither a version's file nor below a version's sidecar
+    folder), which are left out, as Papermerge cannot reach them and M(papermerge.backup.papermerge_restore)
+    refuses such files; and versions whose recorded size differs from their file's, for which the archive records
+    the file's size (the restore holds every version file to it).
   - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
     folders, versions and pages; M(papermerge.backup.papermerge_restore) restores them from the same archive.
 seealso:

@@ -34,6 +34,19 @@ description:
     member that does not match the manifest, or a manifest entry without a member; no C(backup.json) or a broken
     one; a newer Papermerge version; a truncated or damaged gzip stream. Media paths that resolve outside the media
     root through an existing symlink are refused too.
+  - Refused as well are archives that lie about what they hold. A media file must be one C(backup.json) names,
+    under C(docs/) the file of one of its document versions (C(docs/user_<id>/document_<id>/v<N>/<file_name>),
+    of the size C(backup.json) records for the version, unless that is 0, as Papermerge leaves it for versions
+    made by OCR or page edits), under C(sidecars/) a file below the folder of one of its versions
+    (C(sidecars/user_<id>/document_<id>/v<N>/)) and at most 256 MiB. A directory may not share a name with a file
+    or symlink, nor a symlink with another; nothing may sit below a symlink. Every C(backup.json) value is
+    bounded while it is read, text by its Papermerge 2.1 column (a user name has at most 150 characters, a title
+    200, ...; the failure names the field and where it is), any other value by 64 MiB of JSON text and a whole
+    document by 256 MiB. The archive may inflate to at most 100 times its size plus 32 MiB (a decompression bomb
+    is refused while inflating), and hold at most 1 MiB after the end of its tar stream. Our archives are checked
+    member by member as they are read (C(backup.json) comes first); those of Papermerge's own backup
+    (C(backup.json) last) are read once to check everything and again to stage their files, so no byte of a file
+    they should not hold is written.
   - All or nothing. After validation, within one database transaction, the module plans what exists already,
     what it creates and what collides. Then users, groups, permissions, preferences, tags, the node tree, folders,
     documents, versions, pages and tag links go in, in batches; files are moved into place and flushed to disk,
@@ -196,7 +209,10 @@ unchanged_counts:
   type: dict
   sample: {"users": 0, "groups": 0, "folders": 0, "documents": 0, "versions": 0, "pages": 0, "tags": 0, "files": 0}
 conflicts:
-  description: One line per collision with existing data; with O(on_conflict=fail) the module fails when it is not empty.
+  description:
+    - One line per collision with existing data; with O(on_conflict=fail) the module fails when it is not empty.
+    - At most 1000 lines; text from the archive in them is cut after 200 characters (ending in
+      C(...[N more characters])), as in every result and message of the module.
   returned: success, and on failure caused by collisions
   type: list
   elements: str
@@ -224,13 +240,15 @@ verified:
   type: bool
   sample: true
 missing_files:
-  description: Document version files backup.json names but the archive does not hold (the backup lacked them too).
+  description: Document version files backup.json names but the archive does not hold (the backup lacked them too);
+    at most 1000.
   returned: success
   type: list
   elements: str
   sample: []
 unknown_permissions:
-  description: Permissions (C(app_label.codename)) the archive grants that this instance does not have; they were left out.
+  description: Permissions (C(app_label.codename)) the archive grants that this instance does not have; they were left
+    out. At most 1000.
   returned: success
   type: list
   elements: str
