@@ -24,7 +24,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader i
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
-                         "engine", "migrations", "counts", "fingerprint")
+                         "label", "engine", "migrations", "counts", "fingerprint")
 
 
 def archive_info(path, verify=False):
@@ -61,6 +61,7 @@ def _result(path, archive, verify):
         format="papermerge.backup" if manifest is not None else "papermerge",
         papermerge_version=archive.papermerge_version,
         created=archive.created,
+        label=archive.label,
         counts=counts,
         manifest=_summary(manifest),
         verified=bool(verify),

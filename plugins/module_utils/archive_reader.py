@@ -34,6 +34,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.archive_format i
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import check_checksum_file
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import InflatedStream
+from ansible_collections.papermerge.backup.plugins.module_utils.naming import parse_archive_name
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import (
     check_file_prefixes, check_symlinks, check_user_folders, is_media_name, member_kind, normalize_member_name,
     normalized_or_none, unsafe_member)
@@ -110,11 +111,12 @@ class ArchiveContents:
         self.previous = None
 
 
-def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
+def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress=None):
     """One pass over the archive at path; returns ArchiveContents or raises PapermergeBackupError.
 
     stage_dir: when given, every docs/ and sidecars/ file is written below it under its normalised name.
     spool_dir: where backup.json is spooled (default: stage_dir; one of them is needed to keep it).
+    progress: a progress.Progress told the files and archive bytes read so far.
     """
     contents = ArchiveContents()
     spool_dir = spool_dir or stage_dir
@@ -124,9 +126,14 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
     hashing = _HashingReader(raw)
     inflated = InflatedStream(hashing)
+
+    def report():
+        if progress is not None:
+            progress.update(len(contents.files), hashing.size)
+
     try:
         try:
-            _read_members(inflated, contents, stage_dir, spool_dir, hash_files)
+            _read_members(inflated, contents, stage_dir, spool_dir, hash_files, report)
         except (EOFError, zlib.error, TarFormatError) as error:
             where = _position(contents)
             raise PapermergeBackupError(
@@ -146,11 +153,11 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     return contents
 
 
-def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
+def _read_members(gz, contents, stage_dir, spool_dir, hash_files, report):
     tar = TarReader(gz)
     stager = Stager(stage_dir) if stage_dir is not None else None
     try:
-        _read_tar(tar, contents, stager, spool_dir, hash_files)
+        _read_tar(tar, contents, stager, spool_dir, hash_files, report)
         if stager is not None:
             stager.finish()
     finally:
@@ -162,9 +169,10 @@ def _read_members(gz, contents, stage_dir, spool_dir, hash_files):
         pass
 
 
-def _read_tar(tar, contents, stager, spool_dir, hash_files):
+def _read_tar(tar, contents, stager, spool_dir, hash_files, report):
     seen_file = False
     while True:
+        report()
         contents.previous, contents.current = contents.current or contents.previous, None
         info = tar.next()
         if info is None:
@@ -294,10 +302,11 @@ class OpenedArchive:
     contents: the ArchiveContents; backup: the loaded backup.json (backup_json.BackupJson); verified: whether
     every file matched the manifest (False without a manifest, or without verify); missing: file_path of the
     version files backup.json names that the archive lacks; checksum_file: True when ``<archive>.sha256``
-    matched, None without one.
+    matched, None without one; path: the archive file.
     """
 
-    def __init__(self, contents, backup, verified, missing, checksum_file):
+    def __init__(self, path, contents, backup, verified, missing, checksum_file):
+        self.path = path
         self.contents = contents
         self.backup = backup
         self.verified = verified
@@ -312,21 +321,31 @@ class OpenedArchive:
         return self.backup.version
 
     @property
+    def label(self):
+        """The label of the host the archive was made on: the manifest's (our archives since 0.2.0), else the one
+        in its generated file name; None for other archives (Papermerge's own, names of one's own)."""
+        recorded = (self.contents.manifest or {}).get("label")
+        if recorded:
+            return str(recorded)
+        parsed = parse_archive_name(os.path.basename(self.path))
+        return parsed.label if parsed else None
+
+    @property
     def created(self):
         """The manifest's UTC time, else backup.json's 'created' as Papermerge writes it."""
         return (self.contents.manifest or {}).get("created") or self.backup.created
 
 
-def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
+def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=None):
     """Read the archive at path in one pass, then check it whole; an OpenedArchive or PapermergeBackupError.
 
     Always checked: the gzip stream to its end, every member's name and type, the checksum file beside the
     archive, backup.json's presence and shape, the per-user folders.  With verify, every file is hashed and
     compared with the manifest, and an archive without one (Papermerge's own backup, which cannot leave a
     version file out: it reads each one) is refused when a version file backup.json names is missing.
-    stage_dir and spool_dir are read_archive's.
+    stage_dir, spool_dir and progress are read_archive's.
     """
-    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify)
+    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify, progress=progress)
     checksum_file = check_checksum_file(path, contents.sha256)
     if contents.backup_json is None:
         raise PapermergeBackupError(
@@ -342,4 +361,4 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
             "archive member %s, named in backup.json, is missing from the archive (%d missing in all): the "
             "archive is incomplete" % (missing[0], len(missing)), member=missing[0],
             missing_files=missing[:MISSING_LISTED])
-    return OpenedArchive(contents, backup, verified, missing, checksum_file)
+    return OpenedArchive(path, contents, backup, verified, missing, checksum_file)

@@ -9,7 +9,8 @@ Order of work (docs/design.md "Data flow"), one module per step:
 1. preflight (restore_preflight): the archive is a file, the media root exists, the schema is migrated, a
    private staging directory inside the media root (same filesystem, so moving into place is a rename);
 2. read and validate (archive_reader.open_archive): one streaming pass, every member validated, every file
-   hashed and staged; then checksum file, manifest, backup.json, per-user folders; the Papermerge version;
+   hashed and staged; then checksum file, manifest, backup.json, per-user folders; the Papermerge version; the
+   archive's label against the host's (aim: a restore onto another host takes a confirmation);
 3. plan (restore_plan): what exists, what would be created, what collides (on_conflict fail: refuse, listing
    the collisions; skip: leave those out, with everything below them);
 4. apply: one database transaction with the rows Papermerge's ORM would write (restore_rows), files moved into
@@ -23,14 +24,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import shutil
 
+from ansible_collections.papermerge.backup.plugins.module_utils.aim import aim_refusal
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import flush_filesystem
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MovedFiles, partial_dirs
+from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, refuse_conflicts
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_preflight import (
     check_media_root, check_source, check_version, make_work_dir)
@@ -40,17 +44,27 @@ from ansible_collections.papermerge.backup.plugins.module_utils.schema import ch
 
 def run_restore(params, check_mode=False):
     """papermerge_restore: the instance and its version from the shared instance options, then restore()."""
-    instance, version = instance_from_params(params)
-    result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
-                     allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
-                     instance_version=version)
+    progress = Progress(params.get("progress_file"), "restore")
+    try:
+        instance, version = instance_from_params(params)
+        result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
+                         allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
+                         instance_version=version, progress=progress,
+                         aim=(params.get("expected_label"), params.get("confirm_label")))
+    finally:
+        progress.close()
     result["instance_version"] = version
     return result
 
 
 def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_mode=False,
-            instance_version=None):
-    """Restore the archive src into instance; returns the result dict the module reports."""
+            instance_version=None, progress=None, aim=(None, None)):
+    """Restore the archive src into instance; returns the result dict the module reports.
+
+    progress (progress.Progress) hears how far the restore is; None: nobody asks.  aim: (the label of the host
+    restored into, the confirmation of another label); (None, None): no check.
+    """
+    progress = progress or Progress(None, "restore")
     src = check_source(src)
     media_root = check_media_root(instance.media_root)
     db = connect(instance.database)
@@ -58,17 +72,31 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
         check_schema(db)
         work_dir = make_work_dir(media_root, check_mode)
         try:
-            archive = open_archive(src, stage_dir=None if check_mode else work_dir, spool_dir=work_dir)
+            progress.phase("reading the archive", bytes_total=os.path.getsize(src))
+            archive = open_archive(src, stage_dir=None if check_mode else work_dir, spool_dir=work_dir,
+                                   progress=progress)
+            check_aim(archive, *aim)
             check_version(archive.papermerge_version, instance_version, allow_newer_version)
-            plan = make_plan(db, archive.backup, archive.contents, media_root)
+            progress.phase("comparing the archive with the instance", files_total=len(archive.contents.files))
+            plan = make_plan(db, archive.backup, archive.contents, media_root, progress=progress)
             refuse_conflicts(plan, on_conflict)
             if not check_mode and plan.changed:
+                progress.phase("writing the rows and moving the files into place")
                 apply_plan(db, plan, archive, media_root)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
     finally:
         db.close()
     return _result(plan, archive, check_mode)
+
+
+def check_aim(archive, expected_label, confirm_label):
+    """Refuse an archive of another host than expected_label's unless confirmed (aim.py); no check without one."""
+    if not expected_label:
+        return
+    refusal = aim_refusal(os.path.basename(archive.path), archive.label, expected_label, confirm_label)
+    if refusal:
+        raise PapermergeBackupError(refusal, label=archive.label)
 
 
 def apply_plan(db, plan, archive, media_root):
@@ -104,6 +132,7 @@ def _result(plan, archive, check_mode):
         conflicts=plan.conflicts,
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive.papermerge_version,
+        label=archive.label,
         archive_sha256=archive.contents.sha256,
         checksum_file_verified=archive.checksum_file,
         verified=archive.verified,
