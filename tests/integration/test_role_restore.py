@@ -26,7 +26,8 @@ def sha256_of(path):
 
 @pytest.fixture
 def seeded_archive(make_instance, tmp_path):
-    """A seeded instance and an archive of it made by papermerge_backup, on the controller."""
+    """A seeded instance and an archive of it made by papermerge_backup on the controller, labelled for the
+    inventory's one host, localhost, as the backup role labels that host's archives."""
     source = make_instance(seeded=True)
     controller = tmp_path / 'controller'
     controller.mkdir()
@@ -34,6 +35,7 @@ def seeded_archive(make_instance, tmp_path):
         'project_dir': str(source.project_dir),
         'config_file': str(source.config_file),
         'dest': str(controller) + '/',
+        'label': 'localhost',
     }, python=source.python)
     assert not result['failed'], result
     return source, controller / result['archive'].rsplit('/', 1)[-1]
