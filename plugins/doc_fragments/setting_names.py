@@ -15,7 +15,8 @@ options:
     description:
       - How the messages of this module name its settings, for callers whose users set them under other names.
       - A dict from an option of this module (or V(interpreter), the Python that runs the module) to the name the
-        user sets, for example C({on_conflict: papermerge_restore_on_conflict, interpreter: papermerge_venv}).
+        user sets. The restore role, for example, maps C(on_conflict) to C(papermerge_restore_on_conflict) and
+        V(interpreter) to C(papermerge_venv).
       - Options left out keep their own names (V(interpreter) is C(ansible_python_interpreter)). The collection's roles
         set it, so that a failure names their variables; nothing else changes.
     type: dict

@@ -37,7 +37,9 @@ options:
     description: The label read from the archive; leave it out before the archive is read.
     type: str
   setting_names:
-    description: How the message names the confirmation (C({confirm_label: papermerge_restore_confirm_label})).
+    description:
+      - How the message names the confirmation, for example C(confirm_label) as
+        C(papermerge_restore_confirm_label).
     type: dict
     default: {}
 """

@@ -16,15 +16,15 @@ author:
   - papermerge.backup maintainers (@papermerge)
 description:
   - Waits for a job of M(papermerge.backup.papermerge_backup) or M(papermerge.backup.papermerge_restore) started with
-    C(async) and C(poll: 0), and returns the module's own result once it ends, as M(ansible.builtin.async_status)
+    C(async) and C(poll=0), and returns the module's own result once it ends, as M(ansible.builtin.async_status)
     in an C(until) loop would, without that loop's C(FAILED - RETRYING) lines.
   - Every O(poll_interval) seconds it prints one line with the numbers the job published in its O(progress_file),
-    for example C(docs01: restore: 4,200 of 9,000 files, 210 MB of 340 MB (reading the archive)). AWX shows these
-    lines live in the job's output.
+    for example C(restore - 4,200 of 9,000 files, 210 MB of 340 MB (reading the archive)) after the host's name
+    and a colon. AWX shows these lines live in the job's output.
   - When the job ends, its status file (in the connection's async directory) and O(progress_file) are removed.
   - A job that its time limit (the task's C(async)) ended fails with a message naming O(setting_names)' name for
     V(timeout).
-  - This is an action plugin: it runs on the controller and reaches the host over the task's connection, with the
+  - This is an action plugin. It runs on the controller and reaches the host over the task's connection, with the
     task's become.
 options:
   jid:
@@ -53,7 +53,8 @@ options:
     type: int
   setting_names:
     description:
-      - How the messages name the settings, as in the modules, for example C({timeout: papermerge_restore_timeout}).
+      - How the messages name the settings, as in the modules, for example C(timeout) as
+        C(papermerge_restore_timeout).
     type: dict
     default: {}
 attributes:
