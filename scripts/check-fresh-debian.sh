@@ -91,7 +91,8 @@ copy_checkout() {
     git -C "$root" ls-files -z | tar -C "$root" --null -T - -c | "${docker[@]}" exec -i "$container" \
         tar -C /root/papermerge.backup -x
     if [ -n "$ca_bundle" ]; then
-        "${docker[@]}" cp "$ca_bundle" "$container:/etc/ssl/extra-ca-bundle.pem"
+        "${docker[@]}" exec -i "$container" sh -c 'mkdir -p /etc/ssl && cat > /etc/ssl/extra-ca-bundle.pem' \
+            < "$ca_bundle"
     fi
 }
 
