@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions that run through step() and the EXIT trap look unreachable to it
 # Check that the README's commands work on a truly fresh Debian 12: a minbase bookworm made by mmdebstrap,
 # imported into a Docker daemon of this script's own, a copy of this checkout in it (as a clone would be), and in
 # there, as root, the README's commands: install git and make, `make demo`, then `make test` (or the stages given).
@@ -10,8 +11,9 @@
 #              lint sanity units integration molecule); `none` runs the demo only
 #   --work     work directory (default: /tmp/papermerge-fresh-debian): rootfs, daemon, logs
 #   --rootfs   a minbase tarball made earlier (default: make one with mmdebstrap)
-#   --ca-bundle  a CA bundle the container must trust on top of Debian's, for a machine whose HTTPS goes through
-#              a TLS-intercepting proxy (default: $PIP_CERT when set); passed to pip as PIP_CERT
+#   --ca-bundle  a CA bundle pip must trust in the container, for a machine whose HTTPS goes through a
+#              TLS-intercepting proxy (default: $PIP_CERT when set): the container's /etc/pip.conf names it, as such a
+#              machine's own does (ansible-test passes no PIP_* variable on, but its pip reads /etc/pip.conf)
 #   --keep     leave the container and the daemon running for a look inside (stop them with --stop)
 #   --stop     stop what --keep left running, and exit
 #
@@ -79,10 +81,7 @@ start_daemon() {
 
 # The README's commands, as root in the container, from the copy of the checkout.
 in_container() {
-    local env=(-e DEBIAN_FRONTEND=noninteractive)
-    [ -z "$ca_bundle" ] || env+=(-e PIP_CERT=/etc/ssl/extra-ca-bundle.pem -e SSL_CERT_FILE=/etc/ssl/extra-ca-bundle.pem
-                                  -e REQUESTS_CA_BUNDLE=/etc/ssl/extra-ca-bundle.pem)
-    "${docker[@]}" exec "${env[@]}" -w /root/papermerge.backup "$container" bash -c "$1"
+    "${docker[@]}" exec -e DEBIAN_FRONTEND=noninteractive -w /root/papermerge.backup "$container" bash -c "$1"
 }
 
 copy_checkout() {
@@ -93,6 +92,8 @@ copy_checkout() {
     if [ -n "$ca_bundle" ]; then
         "${docker[@]}" exec -i "$container" sh -c 'mkdir -p /etc/ssl && cat > /etc/ssl/extra-ca-bundle.pem' \
             < "$ca_bundle"
+        printf '[global]\ncert = /etc/ssl/extra-ca-bundle.pem\n' | "${docker[@]}" exec -i "$container" \
+            sh -c 'cat > /etc/pip.conf'
     fi
 }
 

@@ -71,6 +71,7 @@ attributes:
     support: none
     description: Nothing to compare.
   platform:
+    support: full
     platforms: posix
     description: Reads the progress file with C(cat), removes it with C(rm).
 notes:
