@@ -12,6 +12,9 @@ reader never sees half of one::
     {"action": "restore", "phase": "reading the archive", "files": 4200, "files_total": null,
      "bytes": 220200960, "bytes_total": 356515840}
 
+A total of 0 means the phase does not count that (writing rows counts no files); null means it counts without
+knowing the total yet (a restore reads its archive's file list only as it reads the archive).
+
 At most one write every INTERVAL seconds, phase changes aside: a job goes through thousands of files a second and
 each pays one clock reading, nothing more.  Numbers and the phase only, never a name, a path or a value of the
 instance, so nothing secret can leak through it.  A progress file that cannot be written is given up on without a
@@ -36,13 +39,14 @@ class Progress:
 
     def __init__(self, path, action, interval=INTERVAL, clock=time.monotonic):
         self.path = path
-        self.state = dict(action=action, phase="starting", files=0, files_total=None, bytes=0, bytes_total=None)
+        self.state = dict(action=action, phase="starting", files=0, files_total=0, bytes=0, bytes_total=0)
         self.interval = interval
         self.clock = clock
         self.due = 0.0
 
-    def phase(self, name, files_total=None, bytes_total=None):
-        """A new phase of the job: its counts start at zero; written at once."""
+    def phase(self, name, files_total=0, bytes_total=0):
+        """A new phase of the job: its counts start at zero; written at once.  A total of 0: the phase does not
+        count that; None: it counts without knowing the total."""
         self.state.update(phase=name, files=0, files_total=files_total, bytes=0, bytes_total=bytes_total)
         self._write()
 
@@ -88,13 +92,13 @@ def _remove(path):
 def describe(state, files_total=None):
     """One line a person reads: 'restore: 4,200 of 9,000 files, 210 MB of 340 MB (reading the archive)'.
 
-    files_total stands in for a total the job does not know (a restore learns how many files its archive holds
-    only at the archive's end); the job's own total wins.
+    files_total stands in for a total the job counts towards without knowing it (null in the state: a restore
+    learns how many files its archive holds only at the archive's end); a phase that counts no files (0) shows none.
     """
     if not isinstance(state, dict):
         return None
     action, phase = state.get("action") or "job", state.get("phase") or "running"
-    total = state.get("files_total") or files_total
+    total = files_total if state.get("files_total") is None else state.get("files_total")
     numbers = []
     if state.get("files") or total:
         numbers.append(_count(state.get("files") or 0, total, "files"))

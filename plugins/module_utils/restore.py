@@ -72,7 +72,7 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
         check_schema(db)
         work_dir = make_work_dir(media_root, check_mode)
         try:
-            progress.phase("reading the archive", bytes_total=os.path.getsize(src))
+            progress.phase("reading the archive", files_total=None, bytes_total=os.path.getsize(src))
             archive = open_archive(src, stage_dir=None if check_mode else work_dir, spool_dir=work_dir,
                                    progress=progress)
             check_aim(archive, *aim)

@@ -77,8 +77,12 @@ def test_no_progress_file_costs_nothing_and_writes_nothing(tmp_path):
           bytes_total=340 * 2 ** 20), None, 'restore: 4,200 files, 210 MB of 340 MB (reading the archive)'),
     (dict(action='backup', phase='writing the archive', files=12, files_total=30, bytes=3 * 2 ** 30 // 2,
           bytes_total=4 * 2 ** 30), None, 'backup: 12 of 30 files, 1.5 GB of 4.0 GB (writing the archive)'),
-    (dict(action='backup', phase='reading the database and listing the media files', files=0, files_total=None,
-          bytes=0, bytes_total=None), None, 'backup: reading the database and listing the media files'),
+    (dict(action='backup', phase='reading the database and listing the media files', files=0, files_total=0,
+          bytes=0, bytes_total=0), None, 'backup: reading the database and listing the media files'),
+    (dict(action='restore', phase='writing the rows', files=0, files_total=0, bytes=0, bytes_total=0), 9000,
+     'restore: writing the rows'),
+    (dict(action='restore', phase='comparing', files=12, files_total=30, bytes=0, bytes_total=0), 9000,
+     'restore: 12 of 30 files (comparing)'),
     (None, None, None),
 ])
 def test_describe_reads_as_a_person_would_say_it(state, files_total, line):
