@@ -36,6 +36,9 @@ ARGUMENT_SPEC = dict(
 )
 # The status async_wrapper writes when it kills a job at its time limit.
 TIMEOUT_MESSAGE = "Timeout exceeded"
+# How long past the job's time limit the wait goes on without a final status: async_wrapper checks its job every
+# few seconds, then writes the status a second after the kill.
+GRACE_SECONDS = 60
 
 
 class ActionModule(ActionBase):
@@ -58,7 +61,8 @@ class ActionModule(ActionBase):
         async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
         # The job's own time limit ends it first (async_wrapper kills it and says so); this bound only guards
         # against a status that never comes.
-        deadline = time.monotonic() + args["timeout"] + 2 * args["poll_interval"]
+        grace = max(GRACE_SECONDS, 2 * args["poll_interval"])
+        deadline = time.monotonic() + args["timeout"] + grace
         while True:
             status = self._status(args["jid"], async_dir, task_vars)
             if status.get("finished") or status.get("failed"):
@@ -67,7 +71,7 @@ class ActionModule(ActionBase):
             if time.monotonic() > deadline:
                 return dict(failed=True, msg=name_settings(
                     "no word from the job %s for %d s after its time limit: look at the host, then raise %s"
-                    % (args["jid"], 2 * args["poll_interval"], setting("timeout")), args["setting_names"]))
+                    % (args["jid"], grace, setting("timeout")), args["setting_names"]))
             line = describe(self._progress(args["progress_file"]), args["files_total"])
             display.display("%s: %s" % (host, line or "running"))
             time.sleep(args["poll_interval"])

@@ -15,13 +15,14 @@ import ansible_runner
 from ansible_run import ANSIBLE_BIN, COLLECTIONS_PATH
 from playbook_run import local_inventory, run_playbook
 
-# Writes three progress states a second apart, as papermerge_restore would while reading an archive, then ends.
+# Writes three progress states 3 s apart, as papermerge_restore would while reading an archive, then ends: polls a
+# second apart see each of them, even on a busy machine where a poll takes two.
 JOB = r'''
 for files in 1000 4200 9000; do
   printf '{"action": "restore", "phase": "reading the archive", "files": %d, "files_total": null,
            "bytes": %d, "bytes_total": 356515840}' "$files" "$((files * 39614))" > "$1.tmp"
   mv "$1.tmp" "$1"
-  sleep 1.5
+  sleep 3
 done
 echo done
 '''
@@ -59,7 +60,7 @@ def test_a_line_with_numbers_on_every_poll_and_the_job_result_at_the_end(tmp_pat
     assert run.ok, run.explain()
     progress = [line for line in run.lines if line.startswith('docs01: restore: ')]
     assert 'docs01: restore: 4,200 of 9,000 files, 159 MB of 340 MB (reading the archive)' in progress, run.lines
-    assert len(progress) >= 3, run.lines
+    assert len(set(progress)) >= 2, run.lines
     assert not any('RETRYING' in line for line in run.lines)
     [waited] = run.results('Wait for the job', host='docs01')
     assert waited['stdout'] == 'done' and waited['changed'] is True and not waited.get('failed')
