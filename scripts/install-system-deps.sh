@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests need, when missing: sshd for SSH test hosts, rsync for
-# ansible.posix.synchronize, pigz for the benchmark, sudo for `become`, shellcheck for sanity; dockerd,
-# docker-compose and mmdebstrap for the Docker tests (docs/testing-docker.md).  PostgreSQL 15 server
-# binaries (initdb, pg_ctl) are expected on the machine; postgresql-15 is installed when missing.
+# Install the Debian packages the demo and the tests need, when missing: Python with its venv module (for .venv,
+# the Papermerge host venv and ansible-test's virtualenvs), libmagic (Papermerge imports python-magic), sshd for
+# SSH test hosts, rsync (ansible-test sanity's copy), pigz for the benchmark, sudo for `become`, shellcheck for
+# sanity, strace for the test that counts archive reads, git; dockerd, docker-compose and mmdebstrap for the Docker
+# tests (docs/testing-docker.md).  PostgreSQL 15 server binaries (initdb, pg_ctl) are expected on the machine;
+# postgresql-15 is installed when missing.  A fresh Debian 12 needs only make to run this (README: `apt-get
+# install git make`).
 set -euo pipefail
 
-packages=(openssh-server openssh-client rsync pigz sudo shellcheck git docker.io docker-compose mmdebstrap)
+packages=(python3 python3-venv libmagic1 openssh-server openssh-client rsync pigz sudo shellcheck strace git
+          docker.io docker-compose mmdebstrap)
 command -v initdb >/dev/null || [ -x /usr/lib/postgresql/15/bin/initdb ] || packages+=(postgresql-15)
 
 missing=()

@@ -27,7 +27,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
 from ansible_collections.papermerge.backup.plugins.module_utils.spool import SpoolDir
 
 MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
-                         "engine", "migrations", "counts", "fingerprint")
+                         "label", "engine", "migrations", "counts", "fingerprint")
 
 
 def archive_info(path, verify=False):
@@ -64,6 +64,7 @@ def _result(path, archive, verify):
         format="papermerge.backup" if manifest is not None else "papermerge",
         papermerge_version=_shown_or_none(archive.papermerge_version),
         created=_shown_or_none(archive.created),
+        label=_shown_or_none(archive.label),
         counts=counts,
         manifest=_summary(manifest),
         verified=bool(verify),

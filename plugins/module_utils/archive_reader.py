@@ -40,6 +40,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file im
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, shown
 from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import (
     MAX_RATIO, InflatedStream, InflateLimitExceeded, inflate_limit)
+from ansible_collections.papermerge.backup.plugins.module_utils.naming import parse_archive_name
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import (
     check_file_prefixes, check_media_size, check_symlinks, check_unique_names, check_user_folders, is_media_name,
     member_kind, normalize_member_name, unsafe_member)
@@ -123,7 +124,7 @@ class ArchiveContents:
         self.staging_deferred = False
 
 
-def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
+def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress=None):
     """One pass over the archive at path; returns ArchiveContents or raises PapermergeBackupError.
 
     stage_dir: when given, the docs/ and sidecars/ files are written below it under their normalised names,
@@ -132,10 +133,11 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     open_archive() stages the files in a second pass, once every one of them is known to be what backup.json
     names, so that no byte of a file a hostile archive adds is ever written.
     spool_dir: where backup.json is spooled (default: stage_dir; one of them is needed to keep it).
+    progress: a progress.Progress told the files and archive bytes read so far.
     """
     contents = ArchiveContents()
     reading = _Pass(contents, stage_dir, spool_dir or stage_dir, hash_files)
-    _run_pass(path, contents, reading.read_members)
+    _run_pass(path, contents, reading.read_members, progress)
     check_symlinks(contents)
     check_file_prefixes(contents)
     check_unique_names(contents)
@@ -144,8 +146,9 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
     return contents
 
 
-def _run_pass(path, contents, read_members):
-    """Open the archive, inflate it (bounded: gunzip.inflate_limit) and read its members with read_members."""
+def _run_pass(path, contents, read_members, progress=None):
+    """Open the archive, inflate it (bounded: gunzip.inflate_limit) and read its members with read_members,
+    which calls report() before each member (progress hears the files and archive bytes read so far)."""
     try:
         raw = open(path, "rb")
         limit = inflate_limit(os.fstat(raw.fileno()).st_size)
@@ -153,9 +156,14 @@ def _run_pass(path, contents, read_members):
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
     hashing = _HashingReader(raw)
     inflated = InflatedStream(hashing, limit)
+
+    def report():
+        if progress is not None:
+            progress.update(len(contents.files), hashing.size)
+
     try:
         try:
-            read_members(inflated)
+            read_members(inflated, report)
         except (EOFError, zlib.error, TarFormatError) as error:
             raise PapermergeBackupError(
                 "archive %s is truncated or corrupt%s (%s): it cannot be used; take another copy"
@@ -187,9 +195,9 @@ class _Pass:
         self.stager = None
         self.seen_file = False
 
-    def read_members(self, gz):
+    def read_members(self, gz, report):
         try:
-            self._read_tar(TarReader(gz))
+            self._read_tar(TarReader(gz), report)
             if self.stager is not None:
                 self.stager.finish()
         finally:
@@ -197,9 +205,10 @@ class _Pass:
                 self.stager.stop()
         drain(gz, self.contents)
 
-    def _read_tar(self, tar):
+    def _read_tar(self, tar, report):
         contents = self.contents
         while True:
+            report()
             contents.previous, contents.current = contents.current or contents.previous, None
             info = tar.next()
             if info is None:
@@ -325,11 +334,12 @@ class _Restage:
         self.stage_dir = stage_dir
         self.stager = None
 
-    def read_members(self, gz):
+    def read_members(self, gz, report):
         tar = TarReader(gz)
         self.stager = Stager(self.stage_dir)
         try:
             while True:
+                report()
                 info = tar.next()
                 if info is None:
                     break
@@ -410,10 +420,11 @@ class OpenedArchive:
     contents: the ArchiveContents; backup: the loaded backup.json (backup_json.BackupJson); verified: whether
     every file matched the manifest (False without a manifest, or without verify); missing: file_path of the
     version files backup.json names that the archive lacks; checksum_file: True when ``<archive>.sha256``
-    matched, None without one.
+    matched, None without one; path: the archive file.
     """
 
-    def __init__(self, contents, backup, verified, missing, checksum_file):
+    def __init__(self, path, contents, backup, verified, missing, checksum_file):
+        self.path = path
         self.contents = contents
         self.backup = backup
         self.verified = verified
@@ -428,12 +439,22 @@ class OpenedArchive:
         return self.backup.version
 
     @property
+    def label(self):
+        """The label of the host the archive was made on: the manifest's (our archives since 0.2.0), else the one
+        in its generated file name; None for other archives (Papermerge's own, names of one's own)."""
+        recorded = (self.contents.manifest or {}).get("label")
+        if recorded:
+            return str(recorded)
+        parsed = parse_archive_name(os.path.basename(self.path))
+        return parsed.label if parsed else None
+
+    @property
     def created(self):
         """The manifest's UTC time, else backup.json's 'created' as Papermerge writes it."""
         return (self.contents.manifest or {}).get("created") or self.backup.created
 
 
-def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
+def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=None):
     """Read the archive at path in one pass, then check it whole; an OpenedArchive or PapermergeBackupError.
 
     Always checked: the gzip stream to its end (bounded, gunzip.inflate_limit), every member's name and type,
@@ -442,9 +463,9 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
     verify, every file is hashed and compared with the manifest, and an archive without one (Papermerge's own
     backup, which cannot leave a version file out: it reads each one) is refused when a version file
     backup.json names is missing.  stage_dir and spool_dir are read_archive's; files whose staging it deferred
-    are staged here, by a second pass, once all of that holds.
+    are staged here, by a second pass, once all of that holds.  progress is read_archive's.
     """
-    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify)
+    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify, progress=progress)
     checksum_file = check_checksum_file(path, contents.sha256)
     if contents.backup_json is None:
         raise PapermergeBackupError(
@@ -466,4 +487,4 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
             missing_files=missing[:MISSING_LISTED])
     if contents.staging_deferred:
         stage_second_pass(path, contents, stage_dir)
-    return OpenedArchive(contents, backup, verified, missing, checksum_file)
+    return OpenedArchive(path, contents, backup, verified, missing, checksum_file)

@@ -28,6 +28,7 @@ import gc
 import hashlib
 import os
 import socket
+import sys
 import tempfile
 from datetime import datetime, timezone
 
@@ -48,6 +49,8 @@ from ansible_collections.papermerge.backup.plugins.module_utils.naming import de
 from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import (
     describe_leftovers, recover, leftovers as restore_leftovers)
+from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 from ansible_collections.papermerge.backup.plugins.module_utils.threads import BackgroundWorker
 
 MISSING_SHOWN = 20
@@ -55,8 +58,12 @@ MISSING_SHOWN = 20
 
 def run_backup(options, check_mode=False, hostname=None, now=None):
     """Make (or, in check mode, plan) one backup from the module's params; returns the module result."""
-    with explained("backup"), _collector_paused():
-        return _run_backup(options, check_mode, hostname, now)
+    progress = Progress(options.get("progress_file"), "backup")
+    try:
+        with explained("backup"), _collector_paused():
+            return _run_backup(options, check_mode, hostname, now, progress)
+    finally:
+        progress.close()
 
 
 @contextlib.contextmanager
@@ -73,7 +80,7 @@ def _collector_paused():
             gc.enable()
 
 
-def _run_backup(options, check_mode, hostname, now):
+def _run_backup(options, check_mode, hostname, now, progress):
     instance, version = instance_from_params(options)
     if not version:
         raise _version_unknown(instance.project_dir)
@@ -82,8 +89,10 @@ def _run_backup(options, check_mode, hostname, now):
     now = now or datetime.now(timezone.utc)
     target = Destination(options["dest"], label, version, now)
     timeout = options.get("lock_timeout", 600)
+    progress.phase("waiting for any other backup into the same directory")
     with DirectoryLock(target.directory, timeout, check_mode):
         leftovers = [] if check_mode else remove_leftovers(target.directory)
+        progress.phase("reading the database and listing the media files")
         with lock_instance(instance, timeout, check_mode) as lock, \
                 BackupPlan(instance, version, target, now, check_mode) as plan:
             reached("backup:planned")
@@ -102,7 +111,9 @@ def _run_backup(options, check_mode, hostname, now):
                 result.update(changed=True, reused=False, archive=target.path(),
                               estimated_size=plan.estimated_size())
                 return result
-            result.update(_write(plan, target, options), changed=True, reused=False)
+            counts = plan.counts()
+            progress.phase("writing the archive", files_total=counts["files"], bytes_total=counts["bytes"])
+            result.update(_write(plan, target, options, progress), changed=True, reused=False)
             return result
 
 
@@ -165,17 +176,19 @@ def _complete_checksum_file(archive, sha256, warnings):
 
 def _version_unknown(project_dir):
     return PapermergeBackupError(
-        "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running "
-        "the module, nor in a venv or .venv in or beside %s. Point ansible_python_interpreter at the Papermerge "
-        "virtualenv, or set the papermerge_version option" % project_dir)
+        "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running the "
+        "module (%s), nor in a venv or .venv in or beside %s. Point %s at the virtualenv Papermerge runs from, or "
+        "set %s to the version it runs (2.1.5, say)"
+        % (sys.executable, project_dir, setting("interpreter"), setting("papermerge_version")),
+        python=sys.executable)
 
 
 def _missing_files_error(missing, media_root):
     shown = ", ".join(missing[:MISSING_SHOWN]) + (" ..." if len(missing) > MISSING_SHOWN else "")
     return PapermergeBackupError(
-        "%d document file(s) the database names are missing from the media root %s (strict: true): %s. Restore "
-        "them, or run with strict: false to archive everything else and list them in missing_files"
-        % (len(missing), media_root, shown), missing_files=missing)
+        "%d document file(s) the database names are missing from the media root %s (%s: true): %s. Restore "
+        "them, or set %s: false to archive everything else and list them in missing_files"
+        % (len(missing), media_root, setting("strict"), shown, setting("strict")), missing_files=missing)
 
 
 def _result_base(instance, version, label, plan):
@@ -186,7 +199,7 @@ def _result_base(instance, version, label, plan):
                               config_sources=instance.config_sources))
 
 
-def _write(plan, target, options):
+def _write(plan, target, options, progress):
     final = target.path()
     try:
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.directory)
@@ -197,7 +210,7 @@ def _write(plan, target, options):
         with os.fdopen(fd, "wb", 64 * 1024) as stream:
             hashing = HashingWriter(stream)
             try:
-                _write_members(plan, hashing, options)
+                _write_members(plan, hashing, options, progress)
             except BaseException:
                 hashing.finish(report=False)  # the first failure is the one to report
                 raise
@@ -223,7 +236,7 @@ def _write(plan, target, options):
     return dict(archive=final, sha256=hashing.digest.hexdigest(), size=hashing.size)
 
 
-def _write_members(plan, stream, options):
+def _write_members(plan, stream, options, progress):
     level = options.get("compression_level", 6)
     compression = options.get("compression", "adaptive")
     comment = archive_writer.FINGERPRINT_PREFIX + plan.fingerprint
@@ -233,13 +246,17 @@ def _write_members(plan, stream, options):
         with TempFile(plan.target.directory, "manifest") as manifest_spool:
             listing = ManifestWriter(
                 manifest_spool, papermerge_version=plan.version, created=format_time(plan.now),
-                engine=plan.engine, migrations=plan.migrations, counts=plan.counts(), fingerprint=plan.fingerprint)
+                engine=plan.engine, migrations=plan.migrations, counts=plan.counts(), fingerprint=plan.fingerprint,
+                label=plan.target.label)
             tar = archive_writer.TarStreamWriter(gz, compression)
             with open(plan.spool_path, "rb") as spool:
                 listing.add_member(BACKUP_JSON, plan.sink.size,
                                    tar.add_stream(BACKUP_JSON, spool, plan.sink.size, mtime))
+            done = done_bytes = 0
             for name, size, mtime_ns, mode in plan.files:
+                progress.update(done, done_bytes)
                 _add_media_file(tar, plan.instance.media_root, name, size, mtime_ns, mode, listing)
+                done, done_bytes = done + 1, done_bytes + size
             tar.drain()  # every file's checksum is in the manifest before its symlinks
             _write_tree(tar, plan.tree, mtime, listing)
             listing.finish()

@@ -31,6 +31,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.destination impo
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 FINGERPRINT_SEED = b"papermerge.backup fingerprint v1\n"
 UNREFERENCED_LISTED = 10
@@ -123,8 +124,8 @@ class BackupPlan:
         media_root = self.instance.media_root
         if not os.path.isdir(media_root):
             raise PapermergeBackupError(
-                "media root %s does not exist: check [main] media_root (PAPERMERGE__MAIN__MEDIA_ROOT) or the "
-                "media_root option" % media_root)
+                "media root %s does not exist: check [main] media_root in the configuration, or set %s"
+                % (media_root, setting("media_root")))
         self.files = []
         for folder in MEDIA_FOLDERS:
             top = os.path.join(media_root, folder)

@@ -27,14 +27,15 @@ import sqlite3
 import uuid
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 BATCH_SIZE = 1000
 CONNECT_TIMEOUT = 10
 # pg_advisory_xact_lock key of restores ("pmrestor"): see Database.lock_restores().
 RESTORE_LOCK_KEY = 0x706D726573746F72
 RESTORE_LOCK_SECONDS = 600
-DRIVER_HINT = ("install psycopg2-binary (or psycopg) into that Python, or, the usual fix, point "
-               "ansible_python_interpreter at the Papermerge virtualenv, which has psycopg2")
+DRIVER_HINT = ("install psycopg2-binary (or psycopg) into that Python, or, the usual fix, point %s at the "
+               "virtualenv Papermerge runs from, which has psycopg2" % setting("interpreter"))
 
 _cursor_names = itertools.count(1)
 
@@ -141,8 +142,8 @@ class SQLiteDatabase(Database):
         self.description = "SQLite database %s" % path
         if not os.path.isfile(path):
             raise PapermergeBackupError(
-                "SQLite database %s does not exist: check project_dir and [database] dir (or "
-                "PAPERMERGE__DATABASE__DIR); a new instance needs `manage.py migrate` (the migrate role) first" % path)
+                "SQLite database %s does not exist: check %s and [database] dir (or PAPERMERGE__DATABASE__DIR); a "
+                "new instance needs `manage.py migrate` (the migrate role) first" % (path, setting("project_dir")))
         mode = "ro" if read_only else "rw"
         try:
             # autocommit mode: transactions are begun and ended explicitly below

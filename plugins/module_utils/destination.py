@@ -30,6 +30,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.archive_writer i
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import recorded_sha256
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import archive_name, parse_archive_name
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 LOCK_NAME = ".papermerge-backup.lock"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -146,8 +147,8 @@ class DirectoryLock:
                 if time.time() >= deadline:
                     self.handle.close()
                     raise PapermergeBackupError(
-                        "another backup is writing into %s (it holds %s); waited %d s: let it finish or raise "
-                        "lock_timeout" % (os.path.dirname(self.path), self.path, self.timeout))
+                        "another backup is writing into %s (it holds %s); waited %d s: let it finish or raise %s"
+                        % (os.path.dirname(self.path), self.path, self.timeout, setting("lock_timeout")))
                 time.sleep(0.2)
 
     def __exit__(self, *exc):
@@ -159,8 +160,8 @@ def write_error(error, directory, what):
     """The error to report for an OSError while writing what into directory, saying what to do about it."""
     if error.errno in NO_SPACE:
         return PapermergeBackupError(
-            "%s: no space left on the filesystem of %s. Free space there or choose another dest; no partial "
-            "archive was left behind" % (what, directory))
+            "%s: no space left on the filesystem of %s. Free space there or set %s to another directory; no "
+            "partial archive was left behind" % (what, directory, setting("dest")))
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return PapermergeBackupError(
             "%s: %s. The destination directory %s must be writable by the user running the backup"

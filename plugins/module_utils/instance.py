@@ -32,6 +32,7 @@ import os
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.papermerge_version import find_papermerge_version
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 DEFAULT_LOCATIONS = (
     "/etc/papermerge/papermerge.toml",
@@ -209,8 +210,8 @@ def _toml_loader():
             continue
         return module.loads
     raise PapermergeBackupError(
-        "no TOML parser in this Python (tomllib needs 3.11; tomli, toml or tomlkit otherwise): point "
-        "ansible_python_interpreter at the Papermerge virtualenv, which has tomlkit")
+        "no TOML parser in this Python (tomllib needs 3.11; tomli, toml or tomlkit otherwise): point %s at the "
+        "virtualenv Papermerge runs from, which has tomlkit" % setting("interpreter"))
 
 
 def _plain(value):

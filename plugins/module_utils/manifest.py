@@ -15,6 +15,7 @@ is named MANIFEST_NAME. Shape (format_version 1)::
       "collection_version": "0.1.0",
       "papermerge_version": "2.1.5",
       "created": "2026-11-26T02:00:00Z",          # UTC
+      "label": "docs01",                          # the label in the archive's generated name (since 0.2.0)
       "engine": "sqlite" | "postgresql",
       "migrations": {"core": ["0001_initial", ...], ...},   # applied migrations of the source database
       "counts": {"users": 2, "folders": 9, "documents": 12, "versions": 14, "pages": 30, "tags": 4,
@@ -25,6 +26,8 @@ is named MANIFEST_NAME. Shape (format_version 1)::
     }
 
 members lists every regular-file member (backup.json included, the manifest itself excluded).
+label names the host the archive was made on, so that a renamed archive still tells (manifests of collection
+0.1.0 have none); readers take it when it is there and never require it.
 Archives made by Papermerge's own `manage.py backup` have no manifest.
 
 The member list names every file of the archive: it is written entry by entry and read as a stream, never
@@ -64,6 +67,7 @@ SUMMARY_FIELDS = {
     "migrations": (256 * 1024, dict),
     "counts": (4096, dict),
     "fingerprint": (json_chars(128), str),
+    "label": (json_chars(256), str),  # an inventory hostname (at most 253 characters)
 }
 # One entry of 'members' ({"sha256": ..., "size": ...}) or of 'symlinks' (a link target).
 ENTRY_MAX_CHARS = 64 * 1024
@@ -74,11 +78,14 @@ class ManifestWriter:
     however many members the archive has: header fields, then add_member() for every file member, then
     add_symlink() for every symlink, then finish()."""
 
-    def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None):
+    def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None,
+                 label=None):
         self.stream = stream
         header = dict(format=FORMAT, format_version=FORMAT_VERSION, collection_version=COLLECTION_VERSION,
                       papermerge_version=papermerge_version, created=created, engine=engine,
                       migrations=migrations, counts=counts, fingerprint=fingerprint)
+        if label:
+            header["label"] = label
         text = json.dumps(header, sort_keys=True, ensure_ascii=False)
         self.stream.write(text[:-1].encode("utf-8") + b', "members": {')
         self.section = "members"

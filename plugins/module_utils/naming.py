@@ -19,6 +19,7 @@ from collections import namedtuple
 from datetime import datetime, timezone
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 TIME_FORMAT = '%Y%m%dT%H%M%SZ'
 LABEL_MAX_LENGTH = 64
@@ -48,13 +49,13 @@ def validate_label(label):
     """Return label unchanged if it can be part of an archive name; raise PapermergeBackupError otherwise."""
     if not isinstance(label, str) or not label:
         raise PapermergeBackupError(
-            'label must not be empty: give a short name such as the host name (letters, digits, ".", "_", "-")',
-            label=label,
+            '%s must not be empty: give a short name such as the host name (letters, digits, ".", "_", "-")'
+            % setting('label'), label=label,
         )
     if len(label) > LABEL_MAX_LENGTH or not _LABEL_RE.fullmatch(label):
         raise PapermergeBackupError(
-            'label %r is not usable in an archive name: use at most %d letters, digits, ".", "_" or "-"'
-            % (label, LABEL_MAX_LENGTH),
+            '%s %r is not usable in an archive name: use at most %d letters, digits, ".", "_" or "-"'
+            % (setting('label'), label, LABEL_MAX_LENGTH),
             label=label,
         )
     return label
@@ -69,6 +70,23 @@ def default_label(hostname):
         name = name.split('.', 1)[0]
     sanitised = re.sub(r'[^a-z0-9_-]+', '-', name).strip('-')[:LABEL_MAX_LENGTH].strip('-')
     return sanitised or 'localhost'
+
+
+def host_label(hostname):
+    """Return the label the backup role gives a host by default: its inventory hostname as it is, when that is a
+    label already (docs01.example.com), else with every run of characters a label does not allow replaced by '-'
+    ('docs 01' -> 'docs-01', 'büro' -> 'b-ro'), trimmed of '-' and '.' at both ends and cut to LABEL_MAX_LENGTH.
+
+    Case and dots are kept: the restore role compares an archive's label with this, so the rule must give every
+    host one label, the same one each time.  Raises PapermergeBackupError when nothing usable is left.
+    """
+    name = str(hostname or '')
+    label = re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-.')[:LABEL_MAX_LENGTH].rstrip('-.')
+    if not label:
+        raise PapermergeBackupError(
+            'the inventory hostname %r gives no usable archive label (letters, digits, ".", "_", "-"): set '
+            'papermerge_backup_label for this host' % (name,), hostname=name)
+    return label
 
 
 def archive_name(label, when_utc, papermerge_version):

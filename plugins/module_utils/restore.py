@@ -12,7 +12,8 @@ Order of work (docs/design.md "Data flow"), one module per step:
    backup meanwhile; then whatever an interrupted restore left is finished or undone (restore_journal.recover);
 3. read and validate (archive_reader.open_archive): one streaming pass, every member validated, every file
    hashed and staged in <media_root>/.papermerge-restore/; then checksum file, manifest, backup.json, per-user
-   folders; the Papermerge version;
+   folders; the Papermerge version; the archive's label against the host's (aim: a restore onto
+   another host takes a confirmation);
 4. one database transaction: the plan (restore_plan: what exists, what would be created, what collides; on
    conflict fail: refuse, listing the collisions; skip: leave those out), the journal written and fsynced, the
    commit token, the rows Papermerge's ORM would write (restore_rows), files moved into place
@@ -22,7 +23,8 @@ Any failure before the commit rolls the transaction back and removes every file 
 done (or the database cannot tell whether a lost commit happened), the journal stays for the next run.  Check
 mode takes the lock shared (it waits for a running restore), writes nothing, spools backup.json to a private
 temporary directory, stops after the plan and predicts the failures a real run would meet first: a read-only
-or too small media root.  Phase boundaries call phases.reached() (the fault-injection suite's seam).
+or too small media root.  Phase boundaries call phases.reached() (the fault-injection suite's seam); progress.Progress hears
+how far the restore is (the roles' progress lines).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,7 +32,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import os
 
+from ansible_collections.papermerge.backup.plugins.module_utils.aim import aim_refusal
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
 from ansible_collections.papermerge.backup.plugins.module_utils.database import CommitError, connect
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import FilesystemFlush
@@ -42,6 +46,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.media_placement 
 from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import (
     Journal, Staging, delete_token, describe_leftovers, insert_token, recover, token_committed, undo_journal)
+from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, refuse_conflicts
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_preflight import (
     check_free_space, check_media_root, check_source, check_version, check_writable, no_space_error, no_space_text)
@@ -57,21 +62,32 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 def run_restore(params, check_mode=False):
     """papermerge_restore: the instance and its version from the shared instance options, then restore()."""
     with explained("restore"):
-        instance, version = instance_from_params(params)
-        result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
-                         allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
-                         instance_version=version, lock_timeout=params.get("lock_timeout", LOCK_TIMEOUT))
+        progress = Progress(params.get("progress_file"), "restore")
+        try:
+            instance, version = instance_from_params(params)
+            result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
+                             allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
+                             instance_version=version, lock_timeout=params.get("lock_timeout", LOCK_TIMEOUT),
+                             progress=progress, aim=(params.get("expected_label"), params.get("confirm_label")))
+        finally:
+            progress.close()
     result["instance_version"] = version
     return result
 
 
 def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_mode=False,
-            instance_version=None, lock_timeout=LOCK_TIMEOUT):
-    """Restore the archive src into instance; returns the result dict the module reports."""
+            instance_version=None, lock_timeout=LOCK_TIMEOUT, progress=None, aim=(None, None)):
+    """Restore the archive src into instance; returns the result dict the module reports.
+
+    progress (progress.Progress) hears how far the restore is; None: nobody asks.  aim: (the label of the host
+    restored into, the confirmation of another label); (None, None): no check.
+    """
+    progress = progress or Progress(None, "restore")
     src = check_source(src)
     media_root = check_media_root(instance.media_root)
     check_writable(media_root)
     run = _Run(instance, src, media_root, on_conflict, allow_newer_version, instance_version, lock_timeout)
+    run.progress, run.aim = progress, aim
     db = connect(instance.database)
     try:
         check_schema(db)
@@ -103,16 +119,30 @@ class _Run:
         self.allow_newer_version = allow_newer_version
         self.instance_version = instance_version
         self.lock_timeout = lock_timeout
+        self.progress = Progress(None, "restore")
+        self.aim = (None, None)
+
+    def read(self, **where):
+        """open_archive() with progress; then the checks on what it says: the aim, the version."""
+        self.progress.phase("reading the archive", files_total=None, bytes_total=os.path.getsize(self.src))
+        archive = open_archive(self.src, progress=self.progress, **where)
+        reached("restore:staged")
+        check_aim(archive, *self.aim)
+        check_version(archive.papermerge_version, self.instance_version, self.allow_newer_version)
+        return archive
+
+    def plan(self, db, archive):
+        self.progress.phase("comparing the archive with the instance", files_total=len(archive.contents.files))
+        plan = make_plan(db, archive.backup, archive.contents, self.media_root, progress=self.progress)
+        refuse_conflicts(plan, self.on_conflict)
+        return plan
 
     def check(self, db):
         """Check mode: read and validate the archive, predict what the real run would meet first, plan."""
         with SpoolDir(CHECK_SPOOL_PREFIX) as spool:
-            archive = open_archive(self.src, spool_dir=spool.path)
-            reached("restore:staged")
+            archive = self.read(spool_dir=spool.path)
             check_free_space(self.media_root, archive.contents)
-            check_version(archive.papermerge_version, self.instance_version, self.allow_newer_version)
-            plan = make_plan(db, archive.backup, archive.contents, self.media_root)
-            refuse_conflicts(plan, self.on_conflict)
+            plan = self.plan(db, archive)
         return _result(plan, archive, True, [])
 
     def restore(self, db):
@@ -120,11 +150,9 @@ class _Run:
         # restore that the disk failed, also those that failed before the flush.
         with Staging(self.media_root) as staging, FilesystemFlush(self.media_root) as flush:
             try:
-                archive = open_archive(self.src, stage_dir=staging.path, spool_dir=staging.path)
+                archive = self.read(stage_dir=staging.path, spool_dir=staging.path)
             except PapermergeBackupError as error:
                 raise _staging_error(error, self.media_root)
-            reached("restore:staged")
-            check_version(archive.papermerge_version, self.instance_version, self.allow_newer_version)
             plan, warnings = self.apply(db, archive, staging, flush)
         return _result(plan, archive, False, warnings)
 
@@ -138,11 +166,11 @@ class _Run:
         try:
             with db.write_transaction():
                 db.lock_restores(self.lock_timeout)
-                plan = make_plan(db, archive.backup, archive.contents, self.media_root)
-                refuse_conflicts(plan, self.on_conflict)
+                plan = self.plan(db, archive)
                 reached("restore:planned")
                 if not plan.changed:
                     return plan, []
+                self.progress.phase("writing the rows and moving the files into place")
                 moves = moved.plan_moves(plan.files, partial_dirs(plan.files, archive.contents.files))
                 journal = Journal(staging.path, self.src, moved_in=[name for name, _members in moves],
                                   made_dirs=moved.new_dirs)
@@ -219,6 +247,15 @@ class _Run:
         return PapermergeBackupError(message, **details)
 
 
+def check_aim(archive, expected_label, confirm_label):
+    """Refuse an archive of another host than expected_label's unless confirmed (aim.py); no check without one."""
+    if not expected_label:
+        return
+    refusal = aim_refusal(os.path.basename(archive.path), archive.label, expected_label, confirm_label)
+    if refusal:
+        raise PapermergeBackupError(refusal, label=archive.label)
+
+
 def _write_media(what, media_root, action, *args):
     """Run action(*args); an OSError (the disk full or failing) becomes a message saying what to do."""
     try:
@@ -266,6 +303,7 @@ def _result(plan, archive, check_mode, warnings):
         conflicts=listed(plan.conflicts),  # archive text: bounded (errors.listed)
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive.papermerge_version,
+        label=archive.label,
         archive_sha256=archive.contents.sha256,
         checksum_file_verified=archive.checksum_file,
         verified=archive.verified,

@@ -16,6 +16,7 @@ import os
 import re
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 BLOCK = 4096
 
@@ -24,8 +25,8 @@ def check_source(src):
     """The archive's absolute path; refuses a path that is not a file."""
     src = os.path.abspath(os.path.expanduser(src))
     if not os.path.isfile(src):
-        raise PapermergeBackupError("archive %s does not exist (or is not a file): give src the path of the "
-                                    "archive on the host" % src, archive=src)
+        raise PapermergeBackupError("archive %s does not exist (or is not a file): give %s the path of the "
+                                    "archive on the host" % (src, setting("src")), archive=src)
     return src
 
 
@@ -33,8 +34,8 @@ def check_media_root(media_root):
     """The media root's real path; refuses one that does not exist (a restore never creates it)."""
     if not os.path.isdir(media_root):
         raise PapermergeBackupError(
-            "media root %s does not exist: create it (owned by the user Papermerge runs as) or point media_root "
-            "at the instance's media directory" % media_root, media_root=media_root)
+            "media root %s does not exist: create it (owned by the user Papermerge runs as) or set %s to the "
+            "instance's media directory" % (media_root, setting("media_root")), media_root=media_root)
     return os.path.realpath(media_root)
 
 
@@ -123,10 +124,11 @@ def check_version(archive, instance, allow_newer):
     made_by, running = version_tuple(archive), version_tuple(instance)
     if made_by is None:
         raise PapermergeBackupError(
-            "the archive does not say which Papermerge version made it (backup.json 'version' is %r): set "
-            "allow_newer_version=true if you know it is not newer than this instance's %s" % (archive, instance))
+            "the archive does not say which Papermerge version made it (backup.json 'version' is %r): set %s: "
+            "true if you know it is not newer than this instance's %s" % (archive, setting("allow_newer_version"),
+                                                                          instance))
     if made_by > running:
         raise PapermergeBackupError(
             "the archive was made by Papermerge %s, newer than this instance's %s: upgrade the instance first, or "
-            "set allow_newer_version=true to restore it anyway (its data may not fit the older schema)"
-            % (archive, instance), archive_version=archive, instance_version=instance)
+            "set %s: true to restore it anyway (its data may not fit the older schema)"
+            % (archive, instance, setting("allow_newer_version")), archive_version=archive, instance_version=instance)

@@ -109,6 +109,13 @@ papermerge_version:
   returned: success
   type: str
   sample: 2.1.5
+label:
+  description:
+    - The label of the host the archive was made on, as recorded in its manifest, else as its generated file name
+      says; null for archives that carry none (Papermerge's own backups, names of one's own).
+  returned: success
+  type: str
+  sample: docs01.example.com
 created:
   description:
     - When the archive was made. The manifest's UTC time (C(YYYY-MM-DDTHH:MM:SSZ)) or, without a manifest,
@@ -172,6 +179,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_info import archive_info
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import name_settings
 
 
 def main():
@@ -185,7 +193,7 @@ def main():
     try:
         result = archive_info(module.params['path'], verify=module.params['verify'])
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error)), **error.details)
     module.exit_json(**result)
 
 

@@ -56,6 +56,7 @@ author:
   - papermerge.backup maintainers (@papermerge)
 extends_documentation_fragment:
   - papermerge.backup.instance
+  - papermerge.backup.setting_names
 options:
   dest:
     description:
@@ -71,8 +72,10 @@ options:
     required: true
   label:
     description:
-      - The label in generated file names, so that archives of several hosts can share one directory.
-      - Letters, digits, C(.), C(_) and C(-). Defaults to the host's short name.
+      - The label in generated file names, so that archives of several hosts can share one directory. It is also
+        recorded in the archive's manifest, so that a renamed archive still tells which host it comes from.
+      - Letters, digits, C(.), C(_) and C(-). Defaults to the host's short name (the backup role gives the inventory
+        hostname).
     type: str
   compression:
     description:
@@ -126,6 +129,14 @@ options:
         or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
         Set it only when neither holds Papermerge.
     type: str
+  progress_file:
+    description:
+      - A file in which the module publishes how far it is while it runs in the background (C(async)), for
+        M(papermerge.backup.papermerge_wait) to show a line on every poll. It is replaced whole (a temporary file in
+        its directory, then a rename) at most once a second, holds numbers and the phase only (no names, paths or
+        secrets) and is removed when the module ends.
+      - Left out, no progress is published.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -136,7 +147,7 @@ attributes:
     support: none
     description: An archive has no useful diff; RV(counts) and RV(reused) say what a run writes.
 notes:
-  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
+  - Run the module with the Python of the virtualenv Papermerge runs from (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver (psycopg2) and the TOML parser (tomlkit) the module needs, and tells the Papermerge version
     (from its installed C(papermerge-core)).
   - The instance's database and media root are only read, but for the lock file and for what an interrupted
@@ -265,10 +276,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import (
+    name_settings, setting_names_argument_spec)
 
 
 def argument_spec():
     spec = instance_argument_spec()
+    spec.update(setting_names_argument_spec())
     spec.update(
         dest=dict(type="path", required=True),
         label=dict(type="str"),
@@ -280,6 +294,7 @@ def argument_spec():
         checksum_file=dict(type="bool", default=True),
         lock_timeout=dict(type="int", default=600),
         papermerge_version=dict(type="str"),
+        progress_file=dict(type="path"),
     )
     return spec
 
@@ -293,7 +308,7 @@ def main():
     try:
         result = run_backup(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error), module.params["setting_names"]), **error.details)
     # Ansible reserves "warnings" in results: they go through module.warn() instead.
     for warning in result.pop("warnings", []):
         module.warn(warning)

@@ -225,6 +225,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import DEFAULT_PATTERN, validate_label
 from ansible_collections.papermerge.backup.plugins.module_utils.retention import COUNT_OPTIONS, Policy, prune_directory
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import name_settings
 
 
 def argument_spec():
@@ -255,7 +256,7 @@ def main():
     try:
         result = run(module)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error)), **error.details)
     module.exit_json(**result)
 
 

@@ -85,10 +85,12 @@ description:
     Papermerge's own C(manage.py restore) also loses groups, permissions and preferences, gives folders, versions,
     pages and tags new ids, and resets the users' C(created_at) and every node's creation date to the restore time.
   - The search index is not rebuilt; RV(reindex_needed) says whether it has to be (the restore role does it).
+  - With O(expected_label), an archive made on another host is refused unless O(confirm_label) confirms it.
   - In check mode the archive is read and validated completely, without staging anything, and the module reports
     what it would create (RV(counts)), skip and leave alone.
 extends_documentation_fragment:
   - papermerge.backup.instance
+  - papermerge.backup.setting_names
 options:
   src:
     description:
@@ -122,6 +124,31 @@ options:
         skipped and RV(instance_version) is null.
     type: bool
     default: false
+  expected_label:
+    description:
+      - The label of the host restored into, for example its inventory hostname (what the backup role labels its
+        archives with). When given, an archive made on a host of another label is refused before anything is written,
+        unless O(confirm_label) repeats the archive's label, so that a restore onto the wrong host takes a deliberate
+        act.
+      - The archive's label is the one its manifest records, else the one in its generated name
+        (C(papermerge-<label>-<time>-<version>.tar.gz)). An archive that carries none (Papermerge's own backups,
+        archives of collection 0.1.0 under names of one's own) is refused unless O(confirm_label) repeats its file
+        name.
+      - Left out, any archive is restored (the module used alone, as before).
+    type: str
+  confirm_label:
+    description:
+      - Confirms restoring an archive whose label is not O(expected_label) by repeating that label (or, for an archive
+        without one, its file name). Another value refuses the archive all the same.
+    type: str
+  progress_file:
+    description:
+      - A file in which the module publishes how far it is while it runs in the background (C(async)), for
+        M(papermerge.backup.papermerge_wait) to show a line on every poll. It is replaced whole (a temporary file in
+        its directory, then a rename) at most once a second, holds numbers and the phase only (no names, paths or
+        secrets) and is removed when the module ends.
+      - Left out, no progress is published.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -134,8 +161,8 @@ attributes:
     support: none
     description: Restored data has no useful diff; RV(counts) and RV(conflicts) say what changes.
 notes:
-  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
-    PostgreSQL driver and tells the instance's Papermerge version for the version check.
+  - Run the module with the Python of the virtualenv Papermerge runs from (set C(ansible_python_interpreter)), which
+    has the PostgreSQL driver and tells the instance's Papermerge version for the version check.
   - Run the module as the user Papermerge runs as, or as root; files restored as root are given to the owner of
     the media root.
   - A restore that is killed (SIGKILL, power loss) never commits half the rows; the transaction is gone with the
@@ -227,6 +254,15 @@ papermerge_version:
   returned: success
   type: str
   sample: 2.1.5
+label:
+  description:
+    - The label of the host the archive was made on, as recorded in the archive's manifest, else as its generated
+      file name says (C(papermerge-<label>-<time>-<version>.tar.gz)).
+    - Null for archives that carry none (Papermerge's own backups, archives of collection 0.1.0 under names of
+      one's own).
+  returned: success
+  type: str
+  sample: docs01.example.com
 instance_version:
   description: The instance's Papermerge version as found on the host, or null when it could not be found.
   returned: success
@@ -277,15 +313,21 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.restore import run_restore
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import (
+    name_settings, setting_names_argument_spec)
 
 
 def argument_spec():
     spec = instance_argument_spec()
+    spec.update(setting_names_argument_spec())
     spec.update(
         src=dict(type='path', required=True),
         on_conflict=dict(type='str', choices=['fail', 'skip'], default='fail'),
         lock_timeout=dict(type='int', default=600),
         allow_newer_version=dict(type='bool', default=False),
+        progress_file=dict(type='path'),
+        expected_label=dict(type='str'),
+        confirm_label=dict(type='str'),
     )
     return spec
 
@@ -295,7 +337,7 @@ def main():
     try:
         result = run_restore(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error), module.params['setting_names']), **error.details)
     module.exit_json(**result)
 
 

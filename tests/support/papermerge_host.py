@@ -187,6 +187,12 @@ class PapermergeInstance:
         return its rows as lists (values JSON-converted: uuids and times as strings)."""
         return json.loads(self.run([self.python, SQL_SCRIPT], stdin=statement))
 
+    def add_user(self, username):
+        """A user made the way Papermerge makes them (its signal adds .home and .inbox)."""
+        self.manage('shell', '-c', 'from papermerge.core.models import User; '
+                                   'User.objects.create_user(username=%r, password="x")' % username)
+        return self
+
     def smoke(self):
         """Check the instance still takes everyday writes (new user, folder, document, tag,
         preference, group) in a rolled-back transaction; raises PapermergeCommandError with

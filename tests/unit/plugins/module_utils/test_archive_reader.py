@@ -70,10 +70,10 @@ def standard_members(backup=None):
             _special('alice/.home/a.pdf', tarfile.SYMTYPE, '../../' + PDF)]
 
 
-def with_manifest(members):
+def with_manifest(members, label=None):
     """members plus the manifest papermerge_backup's writer makes for them."""
     stream = io.BytesIO()
-    writer = manifest_format.ManifestWriter(stream, '2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {})
+    writer = manifest_format.ManifestWriter(stream, '2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {}, label=label)
     for info, data in members:
         if info.isreg():
             content = data.getvalue()
@@ -458,3 +458,36 @@ def test_many_files_are_staged_in_batches_between_streamed_ones(tmp_path, monkey
             assert handle.read() == data
         assert os.stat(member.staged).st_mtime == 1700000000 + len(data)
         assert member.sha256 == hashlib.sha256(data).hexdigest()
+
+
+# --- the label: which host an archive comes from ----------------------------------------------------------------------
+@pytest.mark.parametrize('name, label, expected', [
+    ('papermerge-docs01.example.com-20261126T020000Z-2.1.5.tar.gz', None, 'docs01.example.com'),  # 0.1.0: the name
+    ('renamed.tar.gz', 'docs02', 'docs02'),                                                          # the manifest
+    ('papermerge-docs01-20261126T020000Z-2.1.5.tar.gz', 'docs02', 'docs02'),                          # the manifest wins
+    ('renamed.tar.gz', None, None),                                                                  # none to tell
+])
+def test_the_label_comes_from_the_manifest_else_the_generated_name(tmp_path, name, label, expected):
+    path = build(tmp_path / name, with_manifest(standard_members(), label=label))
+    assert open_(path, tmp_path).label == expected
+
+
+def test_papermerge_own_archives_carry_no_label(tmp_path):
+    path = build(tmp_path / 'backup_26_11_2026-02_00_00.tar.gz', standard_members())
+    assert open_(path, tmp_path).label is None
+
+
+def test_reading_tells_progress_the_files_and_archive_bytes_read(tmp_path):
+    from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
+
+    path = build(tmp_path / 'a.tar.gz', standard_members())
+    heard = []
+
+    class Listener(Progress):
+        def update(self, files, done_bytes):
+            heard.append((files, done_bytes))
+
+    archive_reader.open_archive(str(path), spool_dir=str(tmp_path), progress=Listener(None, 'restore'))
+    assert heard[0] == (0, heard[0][1]) and heard[-1][0] == 2
+    assert [files for files, _bytes in heard] == sorted(files for files, _bytes in heard)
+    assert heard[-1][1] <= path.stat().st_size

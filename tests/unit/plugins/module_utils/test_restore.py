@@ -232,8 +232,110 @@ def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored(tmp_
         plan = make_plan(db, backup_json.load(str(spool)), types.SimpleNamespace(files={}), str(tmp_path / 'media'))
     finally:
         db.close()
-    assert plan.user_status == ['new'] and len(plan.conflicts) == 1 and HOME_ID in plan.conflicts[0]
+    assert plan.user_status == ['new']
+    assert plan.conflicts == ["alice's folder .home cannot be restored under its id, which bob's folder .home has in "
+                              "the instance"]
     assert plan.special[0]['.inbox'] == INBOX_ID
     assert plan.special[0]['.home'] != HOME_ID
     assert [(title, folder_id) for _index, title, folder_id in plan.synthetic] == [('.home', plan.special[0]['.home'])]
     assert plan.created['folders'] == 2 and plan.skipped['folders'] == 1  # .inbox and the new .home; not the old
+
+
+# --- collisions, told as the user knows the data ----------------------------------------------------------------------
+ALICE = '1a606e93-b39c-439a-b8dd-8e981cb4d54b'
+DOC_ID = 'c3333333-3333-4333-8333-333333333333'
+FOLDER_ID = 'd4444444-4444-4444-8444-444444444444'
+
+
+def plan_against(tmp_path, users, nodes, archive_nodes, username='alice', files=None):
+    """make_plan of an archive with one user (ALICE, username) holding archive_nodes, against an instance with
+    users [(id, name)] and nodes [(id, parent id, title, ctype, user id)]."""
+    path = tmp_path / 'db.sqlite3'
+    connection = sqlite3.connect(str(path))
+    connection.executescript(PLAN_SCHEMA)
+    connection.executemany("INSERT INTO core_user VALUES (?, ?)", [(i.replace('-', ''), n) for i, n in users])
+    connection.executemany("INSERT INTO core_basetreenode VALUES (?, ?, ?, ?, ?)", [
+        (i.replace('-', ''), p and p.replace('-', ''), t, c, u.replace('-', '')) for i, p, t, c, u in nodes])
+    connection.commit()
+    connection.close()
+    spool = tmp_path / 'backup.json'
+    spool.write_text(json.dumps({'version': '2.1.5', 'users': [
+        {'id': ALICE, 'username': username, 'password': 'x', 'nodes': archive_nodes}]}))
+    media = tmp_path / 'media'
+    media.mkdir(exist_ok=True)
+    db = connect(dict(engine='sqlite', path=str(path)))
+    try:
+        return make_plan(db, backup_json.load(str(spool)), types.SimpleNamespace(files=files or {}), str(media))
+    finally:
+        db.close()
+
+
+def alice_home(*more):
+    """The instance's alice with her .home folder and more nodes (id, parent id, title, ctype)."""
+    return [(HOME_ID, None, '.home', 'folder', ALICE)] + [node + (ALICE,) for node in more]
+
+
+def archive_home(*more):
+    return [{'breadcrumb': '.home/', 'ctype': 'folder', 'title': '.home', 'id': HOME_ID}] + list(more)
+
+
+def document(breadcrumb, node_id=DOC_ID):
+    return {'breadcrumb': breadcrumb, 'ctype': 'document', 'title': breadcrumb.rsplit('/', 1)[-1], 'id': node_id,
+            'versions': []}
+
+
+def test_a_user_renamed_since_the_backup_is_named_both_ways(tmp_path):
+    plan = plan_against(tmp_path, [(ALICE, 'alicia')], [], [])
+    assert plan.conflicts == ['user alice was renamed since the backup: the instance has this account as alicia']
+
+
+def test_another_account_of_the_same_name_is_told_apart_without_ids(tmp_path):
+    plan = plan_against(tmp_path, [('3c333333-3333-4333-8333-333333333333', 'alice')], [], [])
+    assert plan.conflicts == ['user alice: the instance has another account of that name (a different user, not '
+                              'the one in the archive)']
+
+
+def test_a_document_renamed_since_the_backup_is_named_with_its_new_path(tmp_path):
+    plan = plan_against(tmp_path, [(ALICE, 'alice')], alice_home((DOC_ID, HOME_ID, 'invoice-paid.pdf', 'document')),
+                        archive_home(document('.home/invoice.pdf')))
+    assert plan.conflicts == ["alice's document .home/invoice.pdf was renamed since the backup: the instance has it "
+                              "as .home/invoice-paid.pdf"]
+
+
+def test_a_document_moved_since_the_backup_is_named_with_its_new_folder(tmp_path):
+    plan = plan_against(tmp_path, [(ALICE, 'alice')], alice_home(
+        (FOLDER_ID, HOME_ID, 'Paid', 'folder'), (DOC_ID, FOLDER_ID, 'invoice.pdf', 'document')),
+        archive_home(document('.home/invoice.pdf')))
+    assert plan.conflicts == ["alice's document .home/invoice.pdf was moved since the backup: the instance has it at "
+                              ".home/Paid/invoice.pdf"]
+
+
+def test_a_folder_renamed_since_the_backup_is_named_and_its_contents_left_out(tmp_path):
+    plan = plan_against(tmp_path, [(ALICE, 'alice')], alice_home((FOLDER_ID, HOME_ID, 'Invoices 2026', 'folder')),
+                        archive_home({'breadcrumb': '.home/Invoices/', 'ctype': 'folder', 'title': 'Invoices',
+                                      'id': FOLDER_ID}, document('.home/Invoices/a.pdf')))
+    assert plan.conflicts == ["alice's folder .home/Invoices was renamed since the backup: the instance has it as "
+                              ".home/Invoices 2026"]
+    assert plan.skipped['documents'] == 1
+
+
+def test_another_document_at_the_same_path_is_not_called_renamed(tmp_path):
+    other = 'e5555555-5555-4555-8555-555555555555'
+    plan = plan_against(tmp_path, [(ALICE, 'alice')], alice_home((other, HOME_ID, 'invoice.pdf', 'document')),
+                        archive_home(document('.home/invoice.pdf')))
+    assert plan.conflicts == ["alice's document .home/invoice.pdf collides with another document of the instance at "
+                              "the same path (a different document, not the one in the archive)"]
+
+
+def test_media_files_with_other_content_are_told_per_document(tmp_path):
+    names = ['docs/user_%s/document_%s/v1/invoice.pdf' % (ALICE, DOC_ID)] + [
+        'sidecars/user_%s/document_%s/v1/pages/000001/page.%s' % (ALICE, DOC_ID, ext) for ext in ('svg', 'txt')]
+    files = {}
+    for name in names:
+        (tmp_path / 'media' / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / 'media' / name).write_bytes(b'someone else\'s')
+        files[name] = types.SimpleNamespace(name=name, size=1, sha256='0' * 64)
+    plan = plan_against(tmp_path, [], [], archive_home(document('.home/invoice.pdf')), files=files)
+    assert plan.conflicts == ["alice's document .home/invoice.pdf: 3 of its media files exist in the instance with "
+                              "other content (never overwritten): %s and 2 more" % names[0]]
+    assert plan.skipped['documents'] == 1 and plan.skipped['files'] == 3
