@@ -99,8 +99,10 @@ def _run_backup(options, check_mode, hostname, now):
 def _version_unknown(project_dir):
     return PapermergeBackupError(
         "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running "
-        "the module, nor in a venv or .venv in or beside %s. Point ansible_python_interpreter at the Papermerge "
-        "virtualenv, or set the papermerge_version option" % project_dir)
+        "the module, %s/papermerge/core/version.py (the source tree of the official Docker images) does not "
+        "exist, and no venv or .venv in or beside %s holds it. Point ansible_python_interpreter at the Papermerge "
+        "virtualenv, or give the version: the roles' variable papermerge_version (the modules' papermerge_version "
+        "option), for example papermerge_version=2.1.9" % (project_dir, project_dir))
 
 
 def _missing_files_error(missing, media_root):

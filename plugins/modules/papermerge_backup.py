@@ -111,13 +111,6 @@ options:
       - Seconds to wait for another backup writing into the same directory before failing.
     type: int
     default: 600
-  papermerge_version:
-    description:
-      - The instance's Papermerge version, recorded in the archive and its name.
-      - By default it is read from the papermerge-core distribution installed in the Python running the module,
-        or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
-        Set it only when neither holds Papermerge.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -266,7 +259,6 @@ def argument_spec():
         strict=dict(type="bool", default=False),
         checksum_file=dict(type="bool", default=True),
         lock_timeout=dict(type="int", default=600),
-        papermerge_version=dict(type="str"),
     )
     return spec
 
