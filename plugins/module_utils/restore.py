@@ -102,6 +102,7 @@ def _result(plan, archive, check_mode):
         skipped_counts=plan.skipped,
         unchanged_counts=plan.existing,
         conflicts=plan.conflicts,
+        replaced_users=[user["username"] for user in plan.replaced_users],
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive.papermerge_version,
         archive_sha256=archive.contents.sha256,

@@ -58,10 +58,16 @@ def sqlite_archive(tmp_path_factory, seeded_sqlite):
     return our_backup(seeded_sqlite, tmp_path_factory.mktemp('archive'))
 
 
-def add_user(instance, username):
-    """A user made the way Papermerge makes them (its signal adds .home and .inbox)."""
-    instance.manage('shell', '-c', 'from papermerge.core.models import User; '
-                                   'User.objects.create_user(username=%r, password="x")' % username)
+def add_user(instance, username, folder=None):
+    """A user made the way Papermerge makes them (its signal adds .home and .inbox), with ``folder``, a folder
+    of theirs in .home, when given."""
+    script = ('from papermerge.core.models import Folder, User; '
+              'user = User.objects.create_superuser(username=%r, email="admin@example.com", password="x"); '
+              % username)
+    if folder:
+        script += ('Folder.objects.create(title=%r, ctype="folder", parent=user.home_folder, user=user); '
+                   % folder)
+    instance.manage('shell', '-c', script)
 
 
 def comparable_own(state):
@@ -142,7 +148,7 @@ def test_round_trip_restores_an_equal_instance(request, make_instance, tmp_path,
 
 def test_collisions_are_refused_with_nothing_written(make_instance, sqlite_archive):
     target = make_instance('sqlite')
-    add_user(target, 'admin')  # same name as the archive's admin, another id
+    add_user(target, 'admin', folder='Taxes')  # same name as the archive's admin, another id, owns a folder
     before = target.state()
     result = restore(target, sqlite_archive)
     assert result['failed']
@@ -151,9 +157,33 @@ def test_collisions_are_refused_with_nothing_written(make_instance, sqlite_archi
     assert target.state() == before
 
 
+@pytest.mark.parametrize('engine', ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
+def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(make_instance, seeded_sqlite,
+                                                                       sqlite_archive, engine):
+    """What the official image's `init` leaves before anyone restores: its own admin (another id, another
+    password), owning nothing but .home and .inbox. The archive's admin takes its place, id and hash and all."""
+    target = make_instance(engine)
+    add_user(target, 'admin')
+    fresh = target.state()
+    planned = restore(target, sqlite_archive, check=True)
+    assert not planned['failed'], planned.get('msg')
+    assert planned['replaced_users'] == ['admin'] and planned['conflicts'] == []
+    assert target.state() == fresh, 'check mode wrote something'
+
+    result = restore(target, sqlite_archive)
+    assert not result['failed'], result.get('msg')
+    assert result['replaced_users'] == ['admin'] and result['counts'] == planned['counts']
+    assert_states_equal(target.state(), seeded_sqlite.state())
+    password = "SELECT password FROM core_user WHERE username = 'admin'"
+    assert target.sql(password) == seeded_sqlite.sql(password)
+
+    again = restore(target, sqlite_archive)
+    assert not again['failed'] and again['changed'] is False and again['replaced_users'] == []
+
+
 def test_on_conflict_skip_restores_everything_else(make_instance, seeded_sqlite, sqlite_archive):
     target = make_instance('sqlite')
-    add_user(target, 'admin')
+    add_user(target, 'admin', folder='Taxes')
     before = target.state()
     result = restore(target, sqlite_archive, on_conflict='skip')
     assert not result['failed'], result.get('msg')

@@ -238,3 +238,67 @@ def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored(tmp_
     assert plan.special[0]['.home'] != HOME_ID
     assert [(title, folder_id) for _index, title, folder_id in plan.synthetic] == [('.home', plan.special[0]['.home'])]
     assert plan.created['folders'] == 2 and plan.skipped['folders'] == 1  # .inbox and the new .home; not the old
+
+
+ARCHIVE_ADMIN = '1a606e93-b39c-439a-b8dd-8e981cb4d54b'
+FRESH_ADMIN = '4d444444-4444-4444-8444-444444444444'
+
+
+def _hex(value):
+    return value.replace('-', '')
+
+
+def _fresh_admin_db(path, extra_sql=''):
+    """An instance where `init` made the superuser admin (its .home and .inbox only), then extra_sql ran."""
+    connection = sqlite3.connect(str(path))
+    connection.executescript(PLAN_SCHEMA.replace(
+        'username varchar(150));', 'username varchar(150), home_folder_id char(32), inbox_folder_id char(32));'))
+    connection.execute("INSERT INTO core_user VALUES (?, 'admin', ?, ?)",
+                       (_hex(FRESH_ADMIN), _hex(HOME_ID), _hex(INBOX_ID)))
+    for node_id, title in ((HOME_ID, '.home'), (INBOX_ID, '.inbox')):
+        connection.execute("INSERT INTO core_basetreenode VALUES (?, NULL, ?, 'folder', ?)",
+                           (_hex(node_id), title, _hex(FRESH_ADMIN)))
+    connection.executescript(extra_sql)
+    connection.commit()
+    connection.close()
+
+
+def _plan_of_archive_admin(tmp_path):
+    spool = tmp_path / 'backup.json'
+    spool.write_text(json.dumps({'version': '2.1.9', 'users': [{
+        'id': ARCHIVE_ADMIN, 'username': 'admin', 'password': 'x', 'nodes': [
+            {'breadcrumb': '.inbox/', 'ctype': 'folder', 'title': '.inbox'},
+            {'breadcrumb': '.home/', 'ctype': 'folder', 'title': '.home'},
+            {'breadcrumb': '.home/Invoices/', 'ctype': 'folder', 'title': 'Invoices'}]}]}))
+    (tmp_path / 'media').mkdir()
+    db = connect(dict(engine='sqlite', path=str(tmp_path / 'db.sqlite3')))
+    try:
+        return make_plan(db, backup_json.load(str(spool)), types.SimpleNamespace(files={}), str(tmp_path / 'media'))
+    finally:
+        db.close()
+
+
+def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(tmp_path):
+    _fresh_admin_db(tmp_path / 'db.sqlite3')
+    plan = _plan_of_archive_admin(tmp_path)
+    assert plan.conflicts == []
+    assert plan.user_status == ['new'] and plan.user_ids == [ARCHIVE_ADMIN]
+    assert plan.replaced_users == [{'id': FRESH_ADMIN, 'username': 'admin'}]
+    assert plan.created['users'] == 1 and plan.created['folders'] == 3
+
+
+@pytest.mark.parametrize('what, extra_sql', [
+    ('a folder of their own', "INSERT INTO core_basetreenode VALUES ('%s', '%s', 'Taxes', 'folder', '%s');"
+     % ('c' * 32, _hex(HOME_ID), _hex(FRESH_ADMIN))),
+    ('a tag', "INSERT INTO core_tag VALUES ('%s', 'urgent', 'urgent', '%s');" % ('d' * 32, _hex(FRESH_ADMIN))),
+    ("another user's node in their inbox", "INSERT INTO core_basetreenode VALUES ('%s', '%s', 'x.pdf', "
+     "'document', '%s');" % ('e' * 32, _hex(INBOX_ID), 'f' * 32)),
+    ('a node besides their own .home and .inbox', "UPDATE core_user SET inbox_folder_id = NULL;"),
+])
+def test_a_user_of_the_same_name_who_owns_anything_stays_a_collision(tmp_path, what, extra_sql):
+    _fresh_admin_db(tmp_path / 'db.sqlite3', extra_sql)
+    plan = _plan_of_archive_admin(tmp_path)
+    assert plan.replaced_users == [], what
+    assert plan.user_status == ['conflict']
+    assert len(plan.conflicts) == 1 and plan.conflicts[0].startswith('user admin: a different user of that name')
+    assert 'owns documents, folders or tags, so it is not replaced' in plan.conflicts[0]
