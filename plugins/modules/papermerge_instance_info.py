@@ -53,9 +53,9 @@ attributes:
     support: none
     description: Nothing changes, so there is nothing to diff.
 notes:
-  - Run it with the Papermerge virtualenv's Python, as the other modules of this collection: it has the PostgreSQL
+  - Run it with the Papermerge virtualenv's Python, as the other modules of this collection; it has the PostgreSQL
     driver and tells the Papermerge version.
-  - Storage drivers other than overlay (btrfs, zfs, devicemapper, vfs) are not recognised: paths there count as
+  - Storage drivers other than overlay (btrfs, zfs, devicemapper, vfs) are not recognised, and paths there count as
     persistent.
 seealso:
   - module: papermerge.backup.papermerge_backup
