@@ -177,9 +177,10 @@ def _complete_checksum_file(archive, sha256, warnings):
 def _version_unknown(project_dir):
     return PapermergeBackupError(
         "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running the "
-        "module (%s), nor in a venv or .venv in or beside %s. Point %s at the virtualenv Papermerge runs from, or "
-        "set %s to the version it runs (2.1.5, say)"
-        % (sys.executable, project_dir, setting("interpreter"), setting("papermerge_version")),
+        "module (%s), %s/papermerge/core/version.py (the source tree of the official Docker images) does not "
+        "exist, and no venv or .venv in or beside %s holds it. Point %s at the virtualenv Papermerge runs from, or "
+        "give the version it runs: %s (for example 2.1.9)"
+        % (sys.executable, project_dir, project_dir, setting("interpreter"), setting("papermerge_version")),
         python=sys.executable)
 
 

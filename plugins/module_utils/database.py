@@ -26,6 +26,7 @@ import os
 import sqlite3
 import uuid
 
+from ansible_collections.papermerge.backup.plugins.module_utils.container import in_container
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
@@ -371,6 +372,10 @@ def _connection_error(description, error):
                                     "could not translate host name", "no route to host", "connection timed out")):
         advice = ("the server is not reachable: check [database] host and port and that PostgreSQL is "
                   "running and accepts connections from this host")
+        if in_container():
+            advice += (" (this runs inside the app's container: the host name is resolved, and the port reached, "
+                       "from there, so the host is the one the app uses, such as the compose service db, and "
+                       "localhost only when the container shares the host's network)")
     else:
         advice = "check the [database] settings of the instance"
     return PapermergeBackupError("cannot connect to %s: %s. Cause: %s" % (description, advice, text))

@@ -301,6 +301,7 @@ def _result(plan, archive, check_mode, warnings):
         skipped_counts=plan.skipped,
         unchanged_counts=plan.existing,
         conflicts=listed(plan.conflicts),  # archive text: bounded (errors.listed)
+        replaced_users=listed(user["username"] for user in plan.replaced_users),
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive.papermerge_version,
         label=archive.label,

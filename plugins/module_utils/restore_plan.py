@@ -13,6 +13,11 @@ other content.
 
 Collisions are told as the user knows the data: usernames and folder paths, never ids alone; a user, folder or
 document whose id the instance has under another name or path was "renamed (or moved) since the backup".
+
+A user of the archive whose name an existing user with another id has is not a collision when that existing user
+owns nothing but the .home and .inbox folders Papermerge gives every user (no other node, no tag): a fresh
+instance's superuser, made by the image's `init` before anyone restores.  That user is replaced by the archive's
+(plan.replaced_users; restore_rows removes it in the restore's transaction).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -83,6 +88,7 @@ class Plan:
         self.new_groups = []
         self.unknown_permissions = []
         self.targets = None
+        self.replaced_users = []       # {'id', 'username'} of existing users the archive's users replace
 
     @property
     def changed(self):
@@ -156,16 +162,43 @@ def _plan_user(db, plan, user, users_by_id, users_by_name):
         status, existing = "conflict", {}
         plan.conflicts.append("user %s was renamed since the backup: the instance has this account as %s" % (
             name, users_by_id[user_id]))
+    elif name in users_by_name and owns_nothing(db, users_by_name[name]):
+        status, existing = "new", {}
+        plan.replaced_users.append(dict(id=users_by_name[name], username=name))
     elif name in users_by_name:
         status, existing = "conflict", {}
         plan.conflicts.append("user %s: the instance has another account of that name (a different user, not "
-                              "the one in the archive)" % name)
+                              "the one in the archive) and it owns documents, folders or tags, so it is not "
+                              "replaced" % name)
     else:
         status, existing = "new", {}
     plan.user_status.append(status)
     _count(plan, status, "users")
     plan.nodes.append({})
     return existing
+
+
+def owns_nothing(db, user_id):
+    """Whether the user has no node but its own .home and .inbox, nothing below them, and no tag."""
+    param = db.uuid_param(user_id)
+    if db.scalar("SELECT count(*) FROM core_tag WHERE user_id = %s", (param,)):
+        return False
+    nodes = set(normalize_uuid(row["id"]) for row in db.execute(
+        "SELECT id FROM core_basetreenode WHERE user_id = %s", (param,)))
+    folders = db.execute("SELECT home_folder_id, inbox_folder_id FROM core_user WHERE id = %s", (param,))
+    special = set(normalize_uuid(value) for row in folders for value in row.values() if value is not None)
+    if not nodes <= special:
+        return False
+    return not _any_node_below(db, nodes)
+
+
+def _any_node_below(db, parent_ids):
+    """Whether any node, whoever owns it, sits in one of the folders parent_ids."""
+    parents = [db.uuid_param(node_id) for node_id in parent_ids]
+    if not parents:
+        return False
+    marks = ", ".join(["%s"] * len(parents))
+    return bool(db.scalar("SELECT count(*) FROM core_basetreenode WHERE parent_id IN (%s)" % marks, parents))
 
 
 def _existing_nodes(db, user_id):

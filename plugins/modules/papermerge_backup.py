@@ -122,13 +122,6 @@ options:
         directory holds the directory's lock, a restore running on the instance holds the instance's lock.
     type: int
     default: 600
-  papermerge_version:
-    description:
-      - The instance's Papermerge version, recorded in the archive and its name.
-      - By default it is read from the papermerge-core distribution installed in the Python running the module,
-        or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
-        Set it only when neither holds Papermerge.
-    type: str
   progress_file:
     description:
       - A file in which the module publishes how far it is while it runs in the background (C(async)), for
@@ -293,7 +286,6 @@ def argument_spec():
         strict=dict(type="bool", default=False),
         checksum_file=dict(type="bool", default=True),
         lock_timeout=dict(type="int", default=600),
-        papermerge_version=dict(type="str"),
         progress_file=dict(type="path"),
     )
     return spec

@@ -71,6 +71,11 @@ description:
     Different data in the same place is a collision, handled as O(on_conflict) says. An existing media file is
     never overwritten; files are put in place with the C(link) system call, which fails rather than replace a file
     that appeared since the plan.
+  - A freshly initialised instance is not a collision. An existing user with the name of one of the archive's
+    users but another id, who owns nothing but the C(.home) and C(.inbox) folders Papermerge creates for every
+    user (no other folder, no document, no tag), such as the superuser C(admin) that the official image's
+    C(init) creates, is replaced by the archive's user, id, password hash and all, within the restore's
+    transaction; RV(replaced_users) names them, in check mode too. A user who owns anything stays a collision.
   - The restored data equals the source as Papermerge's ORM sees it, dates and ids included. Rows are written as
     Papermerge 2.1.5's ORM writes them (UUIDs as 32 hex digits on SQLite and C(uuid) on PostgreSQL, naive UTC
     dates on SQLite, tag slugs by django-taggit's rule, C(.home) and C(.inbox) set on the user), so an archive of
@@ -100,8 +105,9 @@ options:
   on_conflict:
     description:
       - What to do when users, folders, documents or media files of the archive collide with different existing
-        data (a user of the same name with another id, or of the same id with another name, another node at a
-        document's path, a node id used elsewhere, a media file with other content).
+        data (a user of the same name with another id who owns folders, documents or tags, or of the same id with
+        another name, another node at a document's path, a node id used elsewhere, a media file with other
+        content).
       - V(fail) refuses the archive, listing the collisions, and writes nothing.
       - V(skip) restores everything else; a colliding user is skipped with all their data, a colliding folder
         with everything inside it, a new document whose media file path holds other content with its versions and
@@ -244,6 +250,14 @@ conflicts:
   type: list
   elements: str
   sample: ["user alice: a different user of that name exists (id 7f3c..., the archive has 1a60...)"]
+replaced_users:
+  description:
+    - Names of existing users that owned nothing but their C(.home) and C(.inbox) folders and were replaced by the
+      archive's user of the same name (in check mode, would be). They are counted in RV(counts) as created users.
+  returned: success
+  type: list
+  elements: str
+  sample: ["admin"]
 reindex_needed:
   description: Whether documents or pages were restored, so the search index must be rebuilt.
   returned: success

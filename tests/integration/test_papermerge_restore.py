@@ -136,21 +136,45 @@ def test_round_trip_restores_an_equal_instance(request, make_instance, tmp_path,
 
 def test_collisions_are_refused_with_nothing_written(make_instance, sqlite_archive):
     target = make_instance('sqlite')
-    target.add_user('admin')  # same name as the archive's admin, another id
+    target.add_user('admin', folder='Taxes')  # same name as the archive's admin, another id, owns a folder
     before = target.state()
     result = restore(target, sqlite_archive)
     assert result['failed']
     assert 'collides with existing data' in result['msg'], result['msg']
     assert ('user admin: the instance has another account of that name (a different user, not the one in the '
-            'archive)') in result['conflicts']
+            'archive) and it owns documents, folders or tags, so it is not replaced') in result['conflicts']
     # The module alone names its own option.
     assert result['msg'].endswith('remove the colliding data, or set on_conflict: skip to restore everything else')
     assert target.state() == before
 
 
+@pytest.mark.parametrize('engine', ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
+def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(make_instance, seeded_sqlite,
+                                                                       sqlite_archive, engine):
+    """What the official image's `init` leaves before anyone restores: its own admin (another id, another
+    password), owning nothing but .home and .inbox. The archive's admin takes its place, id and hash and all."""
+    target = make_instance(engine)
+    target.add_user('admin', superuser=True)
+    fresh = target.state()
+    planned = restore(target, sqlite_archive, check=True)
+    assert not planned['failed'], planned.get('msg')
+    assert planned['replaced_users'] == ['admin'] and planned['conflicts'] == []
+    assert target.state() == fresh, 'check mode wrote something'
+
+    result = restore(target, sqlite_archive)
+    assert not result['failed'], result.get('msg')
+    assert result['replaced_users'] == ['admin'] and result['counts'] == planned['counts']
+    assert_states_equal(target.state(), seeded_sqlite.state())
+    password = "SELECT password FROM core_user WHERE username = 'admin'"
+    assert target.sql(password) == seeded_sqlite.sql(password)
+
+    again = restore(target, sqlite_archive)
+    assert not again['failed'] and again['changed'] is False and again['replaced_users'] == []
+
+
 def test_on_conflict_skip_restores_everything_else(make_instance, seeded_sqlite, sqlite_archive):
     target = make_instance('sqlite')
-    target.add_user('admin')
+    target.add_user('admin', folder='Taxes')
     before = target.state()
     result = restore(target, sqlite_archive, on_conflict='skip')
     assert not result['failed'], result.get('msg')

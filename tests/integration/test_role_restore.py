@@ -173,7 +173,8 @@ def test_restore_reads_the_archive_at_most_twice(make_instance, seeded_archive, 
 # --- messages in the words of the role's user ---------------------------------------------------------------------------
 def test_collisions_name_the_role_variable_and_the_users(make_instance, seeded_archive, tmp_path):
     archive = seeded_archive[1]
-    target = make_instance().add_user('admin')  # the archive's admin is another account
+    # the archive's admin is another account, which owns a folder (so it is not replaced: a collision)
+    target = make_instance().add_user('admin', folder='Taxes')
     make_manage_py_executable(target)
     before = target.state()
     run = run_playbook(PLAY, instance_inventory(target), {
@@ -183,7 +184,7 @@ def test_collisions_name_the_role_variable_and_the_users(make_instance, seeded_a
     assert not run.ok
     [failure] = run.results('Fail when the archive cannot be restored')
     assert ('user admin: the instance has another account of that name (a different user, not the one in the '
-            'archive)') in failure['msg']
+            'archive) and it owns documents, folders or tags, so it is not replaced') in failure['msg']
     assert failure['msg'].endswith('or set papermerge_restore_on_conflict: skip to restore everything else')
     assert 'on_conflict=' not in failure['msg'] and ' on_conflict:' not in failure['msg']
     assert_states_equal(before, target.state())

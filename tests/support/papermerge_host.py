@@ -187,10 +187,16 @@ class PapermergeInstance:
         return its rows as lists (values JSON-converted: uuids and times as strings)."""
         return json.loads(self.run([self.python, SQL_SCRIPT], stdin=statement))
 
-    def add_user(self, username):
-        """A user made the way Papermerge makes them (its signal adds .home and .inbox)."""
-        self.manage('shell', '-c', 'from papermerge.core.models import User; '
-                                   'User.objects.create_user(username=%r, password="x")' % username)
+    def add_user(self, username, folder=None, superuser=False):
+        """A user made the way Papermerge makes them (its signal adds .home and .inbox), a superuser as
+        `createsuperuser` makes one when superuser is set, with ``folder``, a folder of theirs in .home, when
+        given."""
+        make = ('User.objects.create_superuser(username=%r, email="admin@example.com", password="x")' if superuser
+                else 'User.objects.create_user(username=%r, password="x")') % username
+        script = 'from papermerge.core.models import Folder, User; user = %s; ' % make
+        if folder:
+            script += 'Folder.objects.create(title=%r, ctype="folder", parent=user.home_folder, user=user); ' % folder
+        self.manage('shell', '-c', script)
         return self
 
     def smoke(self):

@@ -198,7 +198,8 @@ def test_a_directory_that_appears_is_not_replaced(tmp_path, monkeypatch):
 
 # The tables (and columns) of a Papermerge 2.1 database that a restore's plan reads.
 PLAN_SCHEMA = """
-CREATE TABLE core_user (id char(32) PRIMARY KEY, username varchar(150));
+CREATE TABLE core_user (id char(32) PRIMARY KEY, username varchar(150), home_folder_id char(32),
+                        inbox_folder_id char(32));
 CREATE TABLE core_basetreenode (id char(32) PRIMARY KEY, parent_id char(32), title varchar(200),
                                 ctype varchar(16), user_id char(32));
 CREATE TABLE core_tag (id char(32) PRIMARY KEY, name varchar(100), slug varchar(100), user_id char(32));
@@ -215,7 +216,7 @@ def test_new_user_is_never_pointed_at_a_special_folder_that_is_not_restored(tmp_
     connection = sqlite3.connect(str(path))
     connection.executescript(PLAN_SCHEMA)
     other_user = '3c333333-3333-4333-8333-333333333333'
-    connection.execute("INSERT INTO core_user VALUES (?, 'bob')", (other_user.replace('-', ''),))
+    connection.execute("INSERT INTO core_user (id, username) VALUES (?, 'bob')", (other_user.replace('-', ''),))
     # The archive's .home id belongs to a folder of another user: on_conflict=skip leaves that folder out.
     connection.execute("INSERT INTO core_basetreenode VALUES (?, NULL, '.home', 'folder', ?)",
                        (HOME_ID.replace('-', ''), other_user.replace('-', '')))
@@ -253,7 +254,7 @@ def plan_against(tmp_path, users, nodes, archive_nodes, username='alice', files=
     path = tmp_path / 'db.sqlite3'
     connection = sqlite3.connect(str(path))
     connection.executescript(PLAN_SCHEMA)
-    connection.executemany("INSERT INTO core_user VALUES (?, ?)", [(i.replace('-', ''), n) for i, n in users])
+    connection.executemany("INSERT INTO core_user (id, username) VALUES (?, ?)", [(i.replace('-', ''), n) for i, n in users])
     connection.executemany("INSERT INTO core_basetreenode VALUES (?, ?, ?, ?, ?)", [
         (i.replace('-', ''), p and p.replace('-', ''), t, c, u.replace('-', '')) for i, p, t, c, u in nodes])
     connection.commit()
@@ -266,6 +267,43 @@ def plan_against(tmp_path, users, nodes, archive_nodes, username='alice', files=
     db = connect(dict(engine='sqlite', path=str(path)))
     try:
         return make_plan(db, backup_json.load(str(spool)), types.SimpleNamespace(files=files or {}), str(media))
+    finally:
+        db.close()
+
+
+ARCHIVE_ADMIN = '1a606e93-b39c-439a-b8dd-8e981cb4d54b'
+FRESH_ADMIN = '4d444444-4444-4444-8444-444444444444'
+
+
+def _hex(value):
+    return value.replace('-', '')
+
+
+def _fresh_admin_db(path, extra_sql=''):
+    """An instance where `init` made the superuser admin (its .home and .inbox only), then extra_sql ran."""
+    connection = sqlite3.connect(str(path))
+    connection.executescript(PLAN_SCHEMA)
+    connection.execute("INSERT INTO core_user VALUES (?, 'admin', ?, ?)",
+                       (_hex(FRESH_ADMIN), _hex(HOME_ID), _hex(INBOX_ID)))
+    for node_id, title in ((HOME_ID, '.home'), (INBOX_ID, '.inbox')):
+        connection.execute("INSERT INTO core_basetreenode VALUES (?, NULL, ?, 'folder', ?)",
+                           (_hex(node_id), title, _hex(FRESH_ADMIN)))
+    connection.executescript(extra_sql)
+    connection.commit()
+    connection.close()
+
+
+def _plan_of_archive_admin(tmp_path):
+    spool = tmp_path / 'backup.json'
+    spool.write_text(json.dumps({'version': '2.1.9', 'users': [{
+        'id': ARCHIVE_ADMIN, 'username': 'admin', 'password': 'x', 'nodes': [
+            {'breadcrumb': '.inbox/', 'ctype': 'folder', 'title': '.inbox'},
+            {'breadcrumb': '.home/', 'ctype': 'folder', 'title': '.home'},
+            {'breadcrumb': '.home/Invoices/', 'ctype': 'folder', 'title': 'Invoices'}]}]}))
+    (tmp_path / 'media').mkdir()
+    db = connect(dict(engine='sqlite', path=str(tmp_path / 'db.sqlite3')))
+    try:
+        return make_plan(db, backup_json.load(str(spool)), types.SimpleNamespace(files={}), str(tmp_path / 'media'))
     finally:
         db.close()
 
@@ -290,9 +328,10 @@ def test_a_user_renamed_since_the_backup_is_named_both_ways(tmp_path):
 
 
 def test_another_account_of_the_same_name_is_told_apart_without_ids(tmp_path):
-    plan = plan_against(tmp_path, [('3c333333-3333-4333-8333-333333333333', 'alice')], [], [])
+    other = '3c333333-3333-4333-8333-333333333333'
+    plan = plan_against(tmp_path, [(other, 'alice')], [(FOLDER_ID, None, 'Taxes', 'folder', other)], [])
     assert plan.conflicts == ['user alice: the instance has another account of that name (a different user, not '
-                              'the one in the archive)']
+                              'the one in the archive) and it owns documents, folders or tags, so it is not replaced']
 
 
 def test_a_document_renamed_since_the_backup_is_named_with_its_new_path(tmp_path):
@@ -339,3 +378,29 @@ def test_media_files_with_other_content_are_told_per_document(tmp_path):
     assert plan.conflicts == ["alice's document .home/invoice.pdf: 3 of its media files exist in the instance with "
                               "other content (never overwritten): %s and 2 more" % names[0]]
     assert plan.skipped['documents'] == 1 and plan.skipped['files'] == 3
+
+
+def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(tmp_path):
+    _fresh_admin_db(tmp_path / 'db.sqlite3')
+    plan = _plan_of_archive_admin(tmp_path)
+    assert plan.conflicts == []
+    assert plan.user_status == ['new'] and plan.user_ids == [ARCHIVE_ADMIN]
+    assert plan.replaced_users == [{'id': FRESH_ADMIN, 'username': 'admin'}]
+    assert plan.created['users'] == 1 and plan.created['folders'] == 3
+
+
+@pytest.mark.parametrize('what, extra_sql', [
+    ('a folder of their own', "INSERT INTO core_basetreenode VALUES ('%s', '%s', 'Taxes', 'folder', '%s');"
+     % ('c' * 32, _hex(HOME_ID), _hex(FRESH_ADMIN))),
+    ('a tag', "INSERT INTO core_tag VALUES ('%s', 'urgent', 'urgent', '%s');" % ('d' * 32, _hex(FRESH_ADMIN))),
+    ("another user's node in their inbox", "INSERT INTO core_basetreenode VALUES ('%s', '%s', 'x.pdf', "
+     "'document', '%s');" % ('e' * 32, _hex(INBOX_ID), 'f' * 32)),
+    ('a node besides their own .home and .inbox', "UPDATE core_user SET inbox_folder_id = NULL;"),
+])
+def test_a_user_of_the_same_name_who_owns_anything_stays_a_collision(tmp_path, what, extra_sql):
+    _fresh_admin_db(tmp_path / 'db.sqlite3', extra_sql)
+    plan = _plan_of_archive_admin(tmp_path)
+    assert plan.replaced_users == [], what
+    assert plan.user_status == ['conflict']
+    assert len(plan.conflicts) == 1 and plan.conflicts[0].startswith('user admin: the instance has another account of that name')
+    assert 'owns documents, folders or tags, so it is not replaced' in plan.conflicts[0]
