@@ -14,6 +14,8 @@ validates every member as it arrives (member_rules), hashes every file, and, whe
 writes the files of docs/ and sidecars/ there under their normalised names (staging).  backup.json is spooled
 to a file so it can be parsed after the pass, whichever end of the archive it sits at.  Nothing outside the
 staging and spool directories is ever written: symlinks and directories are checked and recorded, never created.
+An encrypted archive (age, `.tar.gz.age`) is decrypted on the way in with the identities given (encryption.py):
+the archive's sha256 is the encrypted file's, and backup.json and the manifest go to sealed spools (spool.py).
 
 open_archive() is what papermerge_restore and papermerge_archive_info both run: the pass, then the checksum
 file, backup.json, the manifest, the per-user folders and the version files backup.json names.
@@ -27,16 +29,19 @@ import hashlib
 import os
 import zlib
 
+from ansible_collections.papermerge.backup.plugins.module_utils import age
 from ansible_collections.papermerge.backup.plugins.module_utils import archive_format
 from ansible_collections.papermerge.backup.plugins.module_utils import backup_json
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import check_checksum_file
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import is_encrypted_file, open_plaintext
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import InflatedStream
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import (
     check_file_prefixes, check_symlinks, check_user_folders, is_media_name, member_kind, normalize_member_name,
     normalized_or_none, unsafe_member)
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import Spool
 from ansible_collections.papermerge.backup.plugins.module_utils.staging import Stager
 from ansible_collections.papermerge.backup.plugins.module_utils.tar_reader import TarFormatError, TarReader
 
@@ -88,9 +93,10 @@ class ArchiveContents:
     """What one pass over an archive found.
 
     files: {normalised name: Member} for docs/ and sidecars/ files; dirs: set of directory names;
-    symlinks: list of Member; backup_json: path of the spooled backup.json (or None when the archive has
-    none); backup_json_first: whether it came before every file; manifest: the manifest's summary
-    (manifest.read_summary) or None; sha256 / size: of the archive file itself; member_count: members seen.
+    symlinks: list of Member; backup_json: the spooled backup.json (a spool.Spool, or None when the archive
+    has none); backup_json_first: whether it came before every file; manifest: the manifest's summary
+    (manifest.read_summary) or None; sha256 / size: of the archive file itself; member_count: members seen;
+    encrypted: whether the archive is an age file (then the spools are sealed).
     """
 
     def __init__(self):
@@ -108,26 +114,34 @@ class ArchiveContents:
         self.member_count = 0
         self.current = None
         self.previous = None
+        self.encrypted = False
 
 
-def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True):
+def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, identities=None):
     """One pass over the archive at path; returns ArchiveContents or raises PapermergeBackupError.
 
     stage_dir: when given, every docs/ and sidecars/ file is written below it under its normalised name.
     spool_dir: where backup.json is spooled (default: stage_dir; one of them is needed to keep it).
+    identities: the age identities that open an encrypted archive (encryption.identities_from_options).
     """
     contents = ArchiveContents()
     spool_dir = spool_dir or stage_dir
+    contents.encrypted = is_encrypted_file(path)
     try:
         raw = open(path, "rb")
     except (IOError, OSError) as error:
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
     hashing = _HashingReader(raw)
-    inflated = InflatedStream(hashing)
+    try:
+        source = open_plaintext(hashing, path, identities) if contents.encrypted else hashing
+    except BaseException:
+        raw.close()
+        raise
+    inflated = InflatedStream(source)
     try:
         try:
             _read_members(inflated, contents, stage_dir, spool_dir, hash_files)
-        except (EOFError, zlib.error, TarFormatError) as error:
+        except (EOFError, zlib.error, TarFormatError, age.AgeError) as error:
             where = _position(contents)
             raise PapermergeBackupError(
                 "archive %s is truncated or corrupt%s (%s): it cannot be used; take another copy"
@@ -229,7 +243,8 @@ def _take_file(tar, info, name, contents, stager, hash_files):
 def _spool_backup_json(tar, info, contents, spool_dir, first):
     if contents.backup_json is not None:
         raise unsafe_member(info.name, "the archive holds backup.json twice")
-    contents.backup_json, contents.backup_json_sha256 = _spool(tar, info, spool_dir, ".backup.json")
+    contents.backup_json, contents.backup_json_sha256 = _spool(tar, info, spool_dir, ".backup.json",
+                                                              contents.encrypted)
     contents.backup_json_size = info.size
     contents.backup_json_first = first
 
@@ -239,21 +254,25 @@ def _spool_manifest(tar, info, contents, spool_dir):
         raise unsafe_member(info.name, "the archive holds the manifest twice")
     if info.size > manifest.MAX_SIZE:
         raise unsafe_member(info.name, "the manifest is implausibly large (%d bytes)" % info.size)
-    contents.manifest_path = _spool(tar, info, spool_dir, ".manifest.json")[0]
+    contents.manifest_path = _spool(tar, info, spool_dir, ".manifest.json", contents.encrypted)[0]
 
 
-def _spool(tar, info, spool_dir, file_name):
-    """Copy a member's content to spool_dir/file_name (0600); returns (path, sha256 hex)."""
+def _spool(tar, info, spool_dir, file_name, sealed):
+    """Copy a member's content to a spool at spool_dir/file_name (0600; sealed for an encrypted archive);
+    returns (spool.Spool, sha256 hex)."""
     if spool_dir is None:
         raise PapermergeBackupError("internal error: nowhere to spool %s" % info.name)
     digest = hashlib.sha256()
-    target = os.path.join(spool_dir, file_name)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "wb") as handle:
+    spool = Spool.at(os.path.join(spool_dir, file_name), sealed)
+    try:
         for chunk in tar.chunks(archive_format.CHUNK_SIZE):
             digest.update(chunk)
-            handle.write(chunk)
-    return target, digest.hexdigest()
+            spool.write(chunk)
+        spool.finish()
+    except BaseException:
+        spool.remove()
+        raise
+    return spool, digest.hexdigest()
 
 
 class _HashingReader:
@@ -317,16 +336,17 @@ class OpenedArchive:
         return (self.contents.manifest or {}).get("created") or self.backup.created
 
 
-def open_archive(path, stage_dir=None, spool_dir=None, verify=True):
+def open_archive(path, stage_dir=None, spool_dir=None, verify=True, identities=None):
     """Read the archive at path in one pass, then check it whole; an OpenedArchive or PapermergeBackupError.
 
     Always checked: the gzip stream to its end, every member's name and type, the checksum file beside the
     archive, backup.json's presence and shape, the per-user folders.  With verify, every file is hashed and
     compared with the manifest, and an archive without one (Papermerge's own backup, which cannot leave a
     version file out: it reads each one) is refused when a version file backup.json names is missing.
-    stage_dir and spool_dir are read_archive's.
+    stage_dir, spool_dir and identities are read_archive's.
     """
-    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify)
+    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify,
+                            identities=identities)
     checksum_file = check_checksum_file(path, contents.sha256)
     if contents.backup_json is None:
         raise PapermergeBackupError(

@@ -10,7 +10,9 @@ run_backup() is the whole of papermerge_backup:
   one read-only database snapshot dumped into a spooled backup.json, media scan, content fingerprint
   (backup_plan.py) -> keep the newest archive when it has that fingerprint -> archive written to a 0600 temp
   file in the destination directory (backup.json first, docs/, sidecars/, the per-user folder tree, the
-  manifest last; archive_writer.py) -> fsync -> rename -> checksum file (checksum_file.py).
+  manifest last; archive_writer.py), encrypted with age on its way to the file when age_recipients or
+  age_passphrase are given (encryption.py: then the spools are sealed too, and nothing of the archive reaches
+  the disk in plaintext) -> fsync -> rename -> checksum file of the file written (checksum_file.py).
 
 Archive members, in order:
   backup.json                       the database (see backup_dump.py)
@@ -37,12 +39,13 @@ from ansible_collections.papermerge.backup.plugins.module_utils.archive_format i
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_plan import BackupPlan, unreadable
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import write_checksum_file
 from ansible_collections.papermerge.backup.plugins.module_utils.destination import (
-    Destination, DirectoryLock, TempFile, describe_existing, fsync_directory, remove_leftovers, remove_quietly,
-    write_error)
+    Destination, DirectoryLock, describe_existing, fsync_directory, remove_leftovers, remove_quietly, write_error)
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import BackupEncryption
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.manifest import ManifestWriter
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import default_label, format_time, validate_label
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import Spool
 from ansible_collections.papermerge.backup.plugins.module_utils.threads import BackgroundWorker
 
 MISSING_SHOWN = 20
@@ -75,13 +78,15 @@ def _run_backup(options, check_mode, hostname, now):
     label = validate_label(options["label"]) if options.get("label") else default_label(
         hostname or socket.gethostname())
     now = now or datetime.now(timezone.utc)
-    target = Destination(options["dest"], label, version, now)
+    encryption = BackupEncryption.from_options(options)
+    target = Destination(options["dest"], label, version, now, encryption)
     with DirectoryLock(target.directory, options.get("lock_timeout", 600), check_mode):
         leftovers = [] if check_mode else remove_leftovers(target.directory)
-        with BackupPlan(instance, version, target, now, check_mode) as plan:
+        with BackupPlan(instance, version, target, now, check_mode, sealed=encryption is not None) as plan:
             if options.get("strict") and plan.missing_files:
                 raise _missing_files_error(plan.missing_files, instance.media_root)
             result = _result_base(instance, version, label, plan)
+            result["encryption"] = encryption.describe() if encryption else None
             result["warnings"] = ["removed %s, left in %s by an interrupted backup" % (name, target.directory)
                                   for name in leftovers] + result["warnings"]
             previous = target.previous_archive(plan.fingerprint) if options.get("skip_unchanged", True) else None
@@ -92,7 +97,7 @@ def _run_backup(options, check_mode, hostname, now):
                 result.update(changed=True, reused=False, archive=target.path(),
                               estimated_size=plan.estimated_size())
                 return result
-            result.update(_write(plan, target, options), changed=True, reused=False)
+            result.update(_write(plan, target, options, encryption), changed=True, reused=False)
             return result
 
 
@@ -119,8 +124,9 @@ def _result_base(instance, version, label, plan):
                               config_sources=instance.config_sources))
 
 
-def _write(plan, target, options):
+def _write(plan, target, options, encryption):
     final = target.path()
+    encryptor = encryption.encryptor(plan.fingerprint) if encryption else None
     try:
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.directory)
     except OSError as error:
@@ -128,7 +134,7 @@ def _write(plan, target, options):
     try:
         # Members larger than the buffer go straight to the file; only headers and small ones are gathered.
         with os.fdopen(fd, "wb", 64 * 1024) as stream:
-            hashing = HashingWriter(stream)
+            hashing = HashingWriter(stream, encryptor)
             try:
                 _write_members(plan, hashing, options)
             except BaseException:
@@ -161,12 +167,12 @@ def _write_members(plan, stream, options):
     gz = archive_writer.ParallelGzipWriter(stream, level=level, threads=options.get("threads"), comment=comment)
     mtime = plan.now.timestamp()
     try:
-        with TempFile(plan.target.directory, "manifest") as manifest_spool:
+        with Spool.temporary(plan.target.directory, "manifest", plan.sealed) as manifest_spool:
             listing = ManifestWriter(
                 manifest_spool, papermerge_version=plan.version, created=format_time(plan.now),
                 engine=plan.engine, migrations=plan.migrations, counts=plan.counts(), fingerprint=plan.fingerprint)
             tar = archive_writer.TarStreamWriter(gz, compression)
-            with open(plan.spool_path, "rb") as spool:
+            with plan.spool.open_binary() as spool:
                 listing.add_member(BACKUP_JSON, plan.sink.size,
                                    tar.add_stream(BACKUP_JSON, spool, plan.sink.size, mtime))
             for name, size, mtime_ns, mode in plan.files:
@@ -174,9 +180,8 @@ def _write_members(plan, stream, options):
             tar.drain()  # every file's checksum is in the manifest before its symlinks
             _write_tree(tar, plan.tree, mtime, listing)
             listing.finish()
-            size = manifest_spool.tell()
-            manifest_spool.seek(0)
-            tar.add_stream(MANIFEST_NAME, manifest_spool, size, mtime)
+            with manifest_spool.open_binary() as manifest:
+                tar.add_stream(MANIFEST_NAME, manifest, manifest_spool.size, mtime)
         tar.finish()
         gz.close()
     except BaseException:
@@ -202,33 +207,41 @@ def _write_tree(tar, tree, mtime, listing):
 
 class HashingWriter:
     """A binary stream that writes to stream and takes the sha256 and size of what went out (the archive's,
-    without reading it again).
+    without reading it again), encrypting it first when given an encryptor (age.Encryptor): then the sha256 and
+    size are the encrypted file's.
 
-    Hashing and writing run in a thread of their own (both release the GIL): in the calling thread they took
-    more than half of a PDF backup's wall time, while it could be building the next tar headers. At most
-    QUEUE_DEPTH writes wait, so memory stays at a few gzip members; finish() waits for the thread and raises
-    what it raised.
+    Encrypting, hashing and writing run in a thread of their own (all release the GIL): in the calling thread
+    they took more than half of a PDF backup's wall time, while it could be building the next tar headers. At
+    most QUEUE_DEPTH writes wait, so memory stays at a few gzip members; finish() waits for the thread and
+    raises what it raised.
     """
 
     QUEUE_DEPTH = 8
 
-    def __init__(self, stream):
+    def __init__(self, stream, encryptor=None):
         self.stream = stream
+        self.encryptor = encryptor
         self.digest = hashlib.sha256()
         self.size = 0
         self.worker = BackgroundWorker(self._write, self.QUEUE_DEPTH, "archive-writer")
 
     def write(self, data):
         self.worker.put(data)
-        self.size += len(data)
 
     def finish(self, report=True):
         """Wait until everything written is in the stream (and hashed); raise the thread's error, if any."""
         self.worker.finish(report)
+        if report and self.encryptor is not None:
+            self._output(self.encryptor.finish())
 
     def _write(self, data):
-        self.stream.write(data)
-        self.digest.update(data)
+        self._output(self.encryptor.update(data) if self.encryptor is not None else data)
+
+    def _output(self, data):
+        if data:
+            self.stream.write(data)
+            self.digest.update(data)
+            self.size += len(data)
 
 
 def _write_checksum(archive, sha256):

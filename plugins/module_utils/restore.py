@@ -28,6 +28,7 @@ import shutil
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import flush_filesystem
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identities_from_options
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MovedFiles, partial_dirs
@@ -43,14 +44,15 @@ def run_restore(params, check_mode=False):
     instance, version = instance_from_params(params)
     result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
                      allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
-                     instance_version=version)
+                     instance_version=version, identities=identities_from_options(params))
     result["instance_version"] = version
     return result
 
 
 def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_mode=False,
-            instance_version=None):
-    """Restore the archive src into instance; returns the result dict the module reports."""
+            instance_version=None, identities=None):
+    """Restore the archive src into instance; returns the result dict the module reports. identities: what
+    opens an encrypted archive (encryption.identities_from_options)."""
     src = check_source(src)
     media_root = check_media_root(instance.media_root)
     db = connect(instance.database)
@@ -58,7 +60,8 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
         check_schema(db)
         work_dir = make_work_dir(media_root, check_mode)
         try:
-            archive = open_archive(src, stage_dir=None if check_mode else work_dir, spool_dir=work_dir)
+            archive = open_archive(src, stage_dir=None if check_mode else work_dir, spool_dir=work_dir,
+                                   identities=identities)
             check_version(archive.papermerge_version, instance_version, allow_newer_version)
             plan = make_plan(db, archive.backup, archive.contents, media_root)
             refuse_conflicts(plan, on_conflict)
