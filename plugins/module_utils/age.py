@@ -316,9 +316,9 @@ def _oaep():
 class ScryptRecipient:
     kind = "scrypt"
 
-    def __init__(self, passphrase, log_n=SCRYPT_LOG_N):
+    def __init__(self, passphrase, log_n=None):
         self.passphrase = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
-        self.log_n = log_n
+        self.log_n = log_n or SCRYPT_LOG_N
 
     def wrap(self, file_key):
         salt = os.urandom(16)
