@@ -23,7 +23,7 @@ options:
       - An archive that none of its identities opens is refused before anything is written, and the failure says
         so. Unencrypted archives are read as always, whether or not an identity is given.
       - The file's content never appears in results or errors. Keep it readable only by the user running the
-        module; the restore role writes it from P(papermerge.backup.restore#role:main:papermerge_restore_age_identity)
+        module; the restore role writes it from O(papermerge.backup.restore#role:main:papermerge_restore_age_identity)
         for the run only.
     type: path
   age_passphrase:

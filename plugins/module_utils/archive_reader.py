@@ -243,8 +243,8 @@ def _take_file(tar, info, name, contents, stager, hash_files):
 def _spool_backup_json(tar, info, contents, spool_dir, first):
     if contents.backup_json is not None:
         raise unsafe_member(info.name, "the archive holds backup.json twice")
-    contents.backup_json, contents.backup_json_sha256 = _spool(tar, info, spool_dir, ".backup.json",
-                                                              contents.encrypted)
+    contents.backup_json, contents.backup_json_sha256 = _spool(
+        tar, info, spool_dir, ".backup.json", contents.encrypted)
     contents.backup_json_size = info.size
     contents.backup_json_first = first
 

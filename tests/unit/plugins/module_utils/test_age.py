@@ -203,7 +203,7 @@ def test_identity_file_errors_never_quote_the_content():
     for content in (secret[:-3] + 'QQQ', 'AGE-PLUGIN-YUBIKEY-1QQQQQQ', '-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n'):
         with pytest.raises(age.AgeError) as raised:
             age.parse_identities(('%s\n%s\n' % (secret, content)).encode())
-        assert secret not in str(raised.value) and content.split('\n')[0][6:] not in str(raised.value)
+        assert secret not in str(raised.value) and content.split('\n', maxsplit=1)[0][6:] not in str(raised.value)
     with pytest.raises(age.AgeError, match='holds no identity'):
         age.parse_identities(b'# nothing\n')
 
