@@ -523,29 +523,41 @@ class PayloadSealer:
     """Plaintext in, 64 KiB ChaCha20-Poly1305 chunks out (age's STREAM); finish() seals the final chunk.
 
     A full chunk is held back until more data arrives, so the final chunk is never empty unless nothing at all
-    was written (as the specification requires).
+    was written (as the specification requires). Whole chunks are sealed straight from the caller's data (no
+    copy where cryptography takes a memoryview, from version 39 on), and handed back one by one (no join).
     """
 
     def __init__(self, key):
         require_cryptography()
         self.aead = ChaCha20Poly1305(key)
+        self.views = _takes_memoryview(self.aead)
         self.counter = 0
         self.pending = bytearray()
         self.finished = False
 
     def update(self, data):
-        """The ciphertext of the chunks now complete (possibly b''); small writes cost no more than large ones."""
-        self.pending += data
-        whole = (len(self.pending) - 1) // CHUNK_SIZE  # at least one byte stays: the final chunk is not empty
-        if whole <= 0:
-            return b""
-        view = memoryview(self.pending)
-        try:
-            out = [self._seal(view[index * CHUNK_SIZE:(index + 1) * CHUNK_SIZE], False) for index in range(whole)]
-        finally:
-            view.release()
-        self.pending = self.pending[whole * CHUNK_SIZE:]
-        return b"".join(out)
+        """The ciphertext of the chunks now complete (possibly b'')."""
+        return b"".join(self.update_chunks(data))
+
+    def update_chunks(self, data):
+        """update(), as a list of sealed chunks."""
+        view = memoryview(data)
+        sealed = []
+        if self.pending:
+            need = CHUNK_SIZE - len(self.pending)
+            if len(view) <= need:
+                self.pending += view
+                return sealed
+            self.pending += view[:need]
+            sealed.append(self._seal(bytes(self.pending), False))
+            self.pending = bytearray()
+            view = view[need:]
+        while len(view) > CHUNK_SIZE:
+            chunk = view[:CHUNK_SIZE]
+            sealed.append(self._seal(chunk if self.views else bytes(chunk), False))
+            view = view[CHUNK_SIZE:]
+        self.pending += view
+        return sealed
 
     def finish(self):
         """The final chunk (sealed with the last-chunk flag)."""
@@ -556,10 +568,18 @@ class PayloadSealer:
         return self._seal(final, True)
 
     def _seal(self, chunk, last):
-        # cryptography before 39 takes only bytes (no memoryview): this is the one copy of each chunk.
-        sealed = self.aead.encrypt(_chunk_nonce(self.counter, last), bytes(chunk), None)
+        sealed = self.aead.encrypt(_chunk_nonce(self.counter, last), chunk, None)
         self.counter += 1
         return sealed
+
+
+def _takes_memoryview(aead):
+    # cryptography before 39 takes only bytes: there, each chunk is copied once into a bytes object.
+    try:
+        aead.encrypt(ZERO_NONCE, memoryview(b""), None)
+        return True
+    except TypeError:
+        return False
 
 
 class PayloadReader:
@@ -751,7 +771,8 @@ def open_payload(raw, identities):
 
 
 class Encryptor:
-    """Plaintext in, an age file out: update(data) -> bytes, finish() -> bytes (the final chunk).
+    """Plaintext in, an age file out: update(data) -> bytes (or update_chunks(data) -> [bytes]), finish() ->
+    bytes (the final chunk).
 
     The header goes out with the first bytes. extra_stanzas are added after the recipients' stanzas (identities
     ignore types they do not know; an scrypt recipient must be alone, so none may be added to it).
@@ -772,14 +793,17 @@ class Encryptor:
         self.payload = PayloadSealer(hkdf(file_key, nonce, b"payload"))
 
     def update(self, data):
-        sealed = self.payload.update(data)
-        return self._with_header(sealed)
+        return b"".join(self.update_chunks(data))
+
+    def update_chunks(self, data):
+        """update(), as a list of pieces (the header, then sealed chunks)."""
+        return self._with_header(self.payload.update_chunks(data))
 
     def finish(self):
-        return self._with_header(self.payload.finish())
+        return b"".join(self._with_header([self.payload.finish()]))
 
     def _with_header(self, sealed):
-        if self.header is None:
-            return sealed
-        header, self.header = self.header, None
-        return header + sealed
+        if self.header is not None:
+            sealed.insert(0, self.header)
+            self.header = None
+        return sealed

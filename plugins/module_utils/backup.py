@@ -235,7 +235,11 @@ class HashingWriter:
             self._output(self.encryptor.finish())
 
     def _write(self, data):
-        self._output(self.encryptor.update(data) if self.encryptor is not None else data)
+        if self.encryptor is None:
+            self._output(data)
+            return
+        for sealed in self.encryptor.update_chunks(data):
+            self._output(sealed)
 
     def _output(self, data):
         if data:

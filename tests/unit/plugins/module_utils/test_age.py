@@ -93,9 +93,9 @@ def test_empty_final_chunk_after_full_ones_is_refused():
     key = os.urandom(32)
     sealer = age.PayloadSealer(key)
     body = sealer.update(os.urandom(age.CHUNK_SIZE + 1))
-    full = sealer._seal(sealer.pending[:0] + bytes(age.CHUNK_SIZE), False)
+    full = sealer._seal(bytes(age.CHUNK_SIZE), False)
     with pytest.raises(age.AgeError, match='empty final chunk'):
-        age.PayloadReader(io.BytesIO(body + full + age.PayloadSealer(key)._seal(b'', True)), key).read()
+        age.PayloadReader(io.BytesIO(body + full + sealer._seal(b'', True)), key).read()
 
 
 def test_wrong_identity_and_altered_header_are_refused():
