@@ -17,7 +17,9 @@ and prints wall time, archive size and peak RSS side by side with the ratios iss
     .venv/bin/python benchmarks/backup_benchmark.py --only pdfs --encryption --runs 5   # age vs plain
 
 --encryption runs only ours, unencrypted and encrypted with age to an X25519 recipient, taking turns (--runs
-each), and prints the medians side by side with their ratio (target: encryption adds at most 10%).
+each), and prints the medians side by side with their ratio (target: encryption adds at most 10%). --python runs
+ours with another interpreter, e.g. the cryptography 38.0.4 venv tests/integration/test_age_compat.py caches
+(Papermerge 2.1.9's image has that version).
 
 Peak RSS is the largest resident set of any process of a run (getrusage of the children).
 """
@@ -79,7 +81,7 @@ import json, sys
 from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
 result = run_backup(dict(project_dir=sys.argv[1], dest=sys.argv[2], label='bench', skip_unchanged=False,
                          compression_level=int(sys.argv[3]), compression=sys.argv[4],
-                         age_recipients=sys.argv[5:]))
+                         age_recipients=sys.argv[5:], papermerge_version='2.1.5'))
 print(json.dumps(dict(archive=result['archive'], size=result['size'], counts=result['counts'])))
 """
 # An X25519 recipient (the C2SP age specification's example): encrypting needs only the public key.
@@ -128,9 +130,9 @@ def measure(argv, cwd, env=None):
     return float(seconds), int(rss_kb) / 1024.0, float(cpu), rest
 
 
-def run_ours(instance, out_dir, level, compression, recipients=()):
+def run_ours(instance, out_dir, level, compression, recipients=(), python=None):
     env = dict(os.environ, PYTHONPATH=str(REPO / '.cache' / 'collections'))
-    seconds, rss, cpu, stdout = measure([instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
+    seconds, rss, cpu, stdout = measure([python or instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
                                          level, compression] + list(recipients), instance.base_dir, env)
     report = json.loads(stdout.strip().splitlines()[-1])
     os.remove(report['archive'])
@@ -181,12 +183,14 @@ def compare_encryption(name, instance, out_dir, options):
     """Ours unencrypted and encrypted, taking turns; medians side by side and their ratio."""
     rows = {'plain': [], 'age': []}
     for _run in range(options.runs):
-        rows['plain'].append(run_ours(instance, out_dir, options.compression_level, options.compression))
+        rows['plain'].append(run_ours(instance, out_dir, options.compression_level, options.compression,
+                                      python=options.python))
         rows['age'].append(run_ours(instance, out_dir, options.compression_level, options.compression,
-                                    [AGE_RECIPIENT]))
+                                    [AGE_RECIPIENT], python=options.python))
     medians = {kind: [statistics.median(run[column] for run in runs) for column in range(4)]
                for kind, runs in rows.items()}
-    print('\n%s: ours unencrypted vs encrypted with age, %d runs each (medians)' % (name, options.runs))
+    print('\n%s: ours unencrypted vs encrypted with age, %d runs each (medians), load average %.1f' % (
+        name, options.runs, os.getloadavg()[0]))
     print('  %-8s %8s %8s %10s %12s   %s' % ('archive', 'time s', 'CPU s', 'size MB', 'peak RSS MB', 'times s'))
     for kind, (seconds, size, rss, cpu) in medians.items():
         print('  %-8s %8.2f %8.2f %10.1f %12.1f   %s' % (kind, seconds, cpu, size / 1e6, rss, ' '.join(
@@ -212,6 +216,7 @@ def main(argv):
     parser.add_argument('--encryption', action='store_true',
                         help='only ours, unencrypted vs encrypted with age, taking turns (--runs each)')
     parser.add_argument('--runs', type=int, default=3, help='runs of each side with --encryption (medians)')
+    parser.add_argument('--python', help="interpreter for ours (default: the Papermerge venv's)")
     parser.add_argument('--work-dir', type=Path,
                         default=Path.home() / '.cache' / 'papermerge-backup-tests' / 'benchmark')
     options = parser.parse_args(argv)
@@ -230,7 +235,8 @@ def main(argv):
             compare_encryption(name, instance, out_dir, options)
             continue
         rows = {}
-        rows['ours'] = run_ours(instance, out_dir, options.compression_level, options.compression)
+        rows['ours'] = run_ours(instance, out_dir, options.compression_level, options.compression,
+                                python=options.python)
         rows['pigz'] = run_pigz(instance, out_dir)
         if not options.skip_manage:
             rows['manage'] = run_manage(instance, out_dir)

@@ -14,23 +14,22 @@ options:
   age_identity_file:
     description:
       - Path on the host of a file with the identity that opens an encrypted archive (C(.tar.gz.age), made with
-        O(papermerge.backup.papermerge_backup#module:age_recipients)), as C(age -d -i) takes it; the archive is
-        decrypted on the fly, and nothing of it reaches the disk in plaintext but what a restore puts into the
-        instance.
+        the C(age_recipients) option of M(papermerge.backup.papermerge_backup)), as C(age -d -i) takes it; the
+        archive is decrypted on the fly, and nothing of it reaches the disk in plaintext but what a restore puts
+        into the instance.
       - An age identity file (C(AGE-SECRET-KEY-1...) lines as C(age-keygen) writes them; blank lines and C(#)
         comments are skipped), or an unencrypted OpenSSH ed25519 or RSA private key whose public key was a
         recipient.
       - An archive that none of its identities opens is refused before anything is written, and the failure says
         so. Unencrypted archives are read as always, whether or not an identity is given.
       - The file's content never appears in results or errors. Keep it readable only by the user running the
-        module; the restore role writes it from O(papermerge.backup.restore#role:main:papermerge_restore_age_identity)
-        for the run only.
+        module; the restore role writes it from its variable C(papermerge_restore_age_identity) for the run only.
     type: path
   age_passphrase:
     description:
-      - The passphrase of an archive encrypted with
-        O(papermerge.backup.papermerge_backup#module:age_passphrase) (age's scrypt recipient, as C(age -p) makes
-        it). Scrypt work factors above 2^20 (1 GiB of memory) are refused.
+      - The passphrase of an archive encrypted with the C(age_passphrase) option of
+        M(papermerge.backup.papermerge_backup) (age's scrypt recipient, as C(age -p) makes it). Scrypt work factors
+        above 2^20 (1 GiB of memory) are refused.
       - Never logged or returned.
     type: str
 requirements:

@@ -4,8 +4,9 @@
 """age (module_utils/age.py) on the oldest setup it must serve: Python 3.8 and cryptography 38.0.4, the
 version papermerge-core 2.1.9's lock file pins (the official image's), against the age CLI both ways.
 
-The venv is built once and cached beside the Papermerge venv (pip from PyPI); without a Python 3.8 (pyenv)
-the oldest Python there is used.
+The venv is built once and cached beside the Papermerge venv (pip from PyPI; tomlkit too, so that
+benchmarks/backup_benchmark.py --python can back up with it); without a Python 3.8 (pyenv) the oldest Python
+there is used.
 """
 
 import glob
@@ -48,11 +49,13 @@ def _oldest_python():
 def old_python():
     venv = CACHE / ('cryptography-%s-venv' % CRYPTOGRAPHY)
     python = venv / 'bin' / 'python'
-    if not (venv / '.ready').exists():
+    packages = ['cryptography==%s' % CRYPTOGRAPHY, 'pytest', 'tomlkit']
+    ready = venv / '.ready'
+    if not ready.exists() or ready.read_text() != ' '.join(packages):
         subprocess.run([_oldest_python(), '-m', 'venv', '--clear', str(venv)], check=True)
-        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
-                        'cryptography==%s' % CRYPTOGRAPHY, 'pytest'], check=True)
-        (venv / '.ready').write_text('ok')
+        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check'] + packages,
+                       check=True)
+        ready.write_text(' '.join(packages))
     return python
 
 
