@@ -143,3 +143,17 @@ def test_identity_file_problems_are_told_without_its_content(tmp_path):
     with pytest.raises(PapermergeBackupError) as raised:
         encryption.load_identity_file(str(bad))
     assert 'SOMETHINGSECRET' not in str(raised.value) and 'line 1 is not an age identity' in str(raised.value)
+
+
+def test_hashing_writer_on_a_file_writes_the_chunks_together_and_in_order(tmp_path):
+    identity, recipient = new_identity()
+    path = tmp_path / 'archive.tar.gz.age'
+    chunks = [os.urandom(n) for n in (3, 1024 * 1024, 65536, 100000, 7)] * 4
+    with open(str(path), 'wb', 65536) as stream:
+        writer = backup.HashingWriter(stream, encryption.BackupEncryption(recipients=[recipient]).encryptor(FINGERPRINT))
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.finish()
+    data = path.read_bytes()
+    assert writer.size == len(data) and writer.digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert age.open_payload(io.BytesIO(data), [identity]).read() == b''.join(chunks)
