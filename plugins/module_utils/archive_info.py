@@ -22,22 +22,30 @@ __metaclass__ = type
 import os
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identities_from_options
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
     LISTED, PapermergeBackupError, explained, listed, shown)
-from ansible_collections.papermerge.backup.plugins.module_utils.spool import SpoolDir
+from ansible_collections.papermerge.backup.plugins.module_utils.spool_dir import SpoolDir
 
 MANIFEST_SUMMARY_KEYS = ("format", "format_version", "collection_version", "papermerge_version", "created",
                          "label", "engine", "migrations", "counts", "fingerprint")
 
 
-def archive_info(path, verify=False):
-    """The result dict of papermerge_archive_info; PapermergeBackupError names the failing member."""
+def run_archive_info(params):
+    """papermerge_archive_info: the identities from the module's options, then archive_info()."""
+    return archive_info(params["path"], verify=params.get("verify", False),
+                        identities=identities_from_options(params))
+
+
+def archive_info(path, verify=False, identities=None):
+    """The result dict of papermerge_archive_info; PapermergeBackupError names the failing member.
+    identities: what opens an encrypted archive (encryption.identities_from_options)."""
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(path):
         raise PapermergeBackupError("archive %s does not exist (or is not a file)" % path, archive=path)
     # backup.json (password hashes) is spooled to a private directory that a killed run's successor removes.
     with explained("archive check"), SpoolDir(".papermerge-archive-info-") as spool:
-        return _result(path, open_archive(path, spool_dir=spool.path, verify=verify), verify)
+        return _result(path, open_archive(path, spool_dir=spool.path, verify=verify, identities=identities), verify)
 
 
 def _result(path, archive, verify):
@@ -58,6 +66,7 @@ def _result(path, archive, verify):
     return dict(
         changed=False,
         path=path,
+        encrypted=contents.encrypted,
         size=contents.size,
         sha256=contents.sha256,
         checksum_file_verified=archive.checksum_file,

@@ -18,6 +18,8 @@ When it comes last (Papermerge's), nothing is staged in the pass: open_archive()
 first and then stages them in a second pass (stage_second_pass), so that no byte of a file backup.json does
 not name is ever written.  Nothing outside the staging and spool directories is ever written: symlinks and
 directories are checked and recorded, never created.
+An encrypted archive (age, `.tar.gz.age`) is decrypted on the way in with the identities given (encryption.py):
+the archive's sha256 is the encrypted file's, and backup.json and the manifest go to sealed spools (spool.py).
 
 open_archive() is what papermerge_restore and papermerge_archive_info both run: the pass, then the checksum
 file, backup.json, the manifest, the media files against backup.json, the per-user folders and the version
@@ -32,11 +34,13 @@ import hashlib
 import os
 import zlib
 
+from ansible_collections.papermerge.backup.plugins.module_utils import age
 from ansible_collections.papermerge.backup.plugins.module_utils import archive_format
 from ansible_collections.papermerge.backup.plugins.module_utils import backup_json
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import check_checksum_file
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import is_encrypted_file, open_plaintext
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, shown
 from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import (
     MAX_RATIO, InflatedStream, InflateLimitExceeded, inflate_limit)
@@ -44,6 +48,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.naming import pa
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import (
     check_file_prefixes, check_media_size, check_symlinks, check_unique_names, check_user_folders, is_media_name,
     member_kind, normalize_member_name, unsafe_member)
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import Spool
 from ansible_collections.papermerge.backup.plugins.module_utils.staging import Stager
 from ansible_collections.papermerge.backup.plugins.module_utils.tar_reader import TarFormatError, TarReader
 
@@ -98,11 +103,12 @@ class ArchiveContents:
     """What one pass over an archive found.
 
     files: {normalised name: Member} for docs/ and sidecars/ files; dirs: set of directory names;
-    symlinks: list of Member; backup_json: path of the spooled backup.json (or None when the archive has
-    none); backup_json_first: whether it came before every file; manifest: the manifest's summary
+    symlinks: list of Member; backup_json: the spooled backup.json (a spool.Spool, or None when the archive
+    has none); backup_json_first: whether it came before every file; manifest: the manifest's summary
     (manifest.read_summary) or None; sha256 / size: of the archive file itself; member_count: members seen;
     backup: backup.json loaded during the pass (backup_json.BackupJson) when it came before every file, else
-    None; staging_deferred: files were to be staged but backup.json came after them (stage_second_pass()).
+    None; staging_deferred: files were to be staged but backup.json came after them (stage_second_pass());
+    encrypted: whether the archive is an age file (then the spools are sealed).
     """
 
     def __init__(self):
@@ -122,9 +128,10 @@ class ArchiveContents:
         self.previous = None
         self.backup = None
         self.staging_deferred = False
+        self.encrypted = False
 
 
-def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress=None):
+def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress=None, identities=None):
     """One pass over the archive at path; returns ArchiveContents or raises PapermergeBackupError.
 
     stage_dir: when given, the docs/ and sidecars/ files are written below it under their normalised names,
@@ -134,10 +141,12 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress
     names, so that no byte of a file a hostile archive adds is ever written.
     spool_dir: where backup.json is spooled (default: stage_dir; one of them is needed to keep it).
     progress: a progress.Progress told the files and archive bytes read so far.
+    identities: the age identities that open an encrypted archive (encryption.identities_from_options).
     """
     contents = ArchiveContents()
+    contents.encrypted = is_encrypted_file(path)
     reading = _Pass(contents, stage_dir, spool_dir or stage_dir, hash_files)
-    _run_pass(path, contents, reading.read_members, progress)
+    _run_pass(path, contents, reading.read_members, progress, identities)
     check_symlinks(contents)
     check_file_prefixes(contents)
     check_unique_names(contents)
@@ -146,16 +155,22 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress
     return contents
 
 
-def _run_pass(path, contents, read_members, progress=None):
+def _run_pass(path, contents, read_members, progress=None, identities=None):
     """Open the archive, inflate it (bounded: gunzip.inflate_limit) and read its members with read_members,
-    which calls report() before each member (progress hears the files and archive bytes read so far)."""
+    which calls report() before each member (progress hears the files and archive bytes read so far).
+    An encrypted archive is decrypted with identities on the way in."""
     try:
         raw = open(path, "rb")
         limit = inflate_limit(os.fstat(raw.fileno()).st_size)
     except (IOError, OSError) as error:
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
     hashing = _HashingReader(raw)
-    inflated = InflatedStream(hashing, limit)
+    try:
+        source = open_plaintext(hashing, path, identities) if contents.encrypted else hashing
+    except BaseException:
+        raw.close()
+        raise
+    inflated = InflatedStream(source, limit)
 
     def report():
         if progress is not None:
@@ -164,7 +179,7 @@ def _run_pass(path, contents, read_members, progress=None):
     try:
         try:
             read_members(inflated, report)
-        except (EOFError, zlib.error, TarFormatError) as error:
+        except (EOFError, zlib.error, TarFormatError, age.AgeError) as error:
             raise PapermergeBackupError(
                 "archive %s is truncated or corrupt%s (%s): it cannot be used; take another copy"
                 % (path, _position(contents), shown(str(error), 1000)), archive=path, member=_current(contents))
@@ -310,13 +325,14 @@ def take_file(tar, info, name, contents, stager, hash_files):
     return member
 
 
-def stage_second_pass(path, contents, stage_dir):
+def stage_second_pass(path, contents, stage_dir, identities=None):
     """Stage the files of an archive whose backup.json came last, reading it again: every file must be the one
     the first pass read (same size and sha256, the archive the same sha256), or the archive changed meanwhile."""
     first = dict((name, member) for name, member in contents.files.items())
     again = ArchiveContents()
+    again.encrypted = contents.encrypted
     staging = _Restage(again, first, stage_dir)
-    _run_pass(path, again, staging.read_members)
+    _run_pass(path, again, staging.read_members, identities=identities)
     if again.sha256 != contents.sha256 or len(again.files) != len(first):
         raise PapermergeBackupError("archive %s changed while it was read (its sha256 differs between the two "
                                     "reads): nothing was written; run again on an archive nothing writes to"
@@ -366,7 +382,8 @@ class _Restage:
 def _spool_backup_json(tar, info, contents, spool_dir, first):
     if contents.backup_json is not None:
         raise unsafe_member(info.name, "the archive holds backup.json twice")
-    contents.backup_json, contents.backup_json_sha256 = _spool(tar, info, spool_dir, ".backup.json")
+    contents.backup_json, contents.backup_json_sha256 = _spool(
+        tar, info, spool_dir, ".backup.json", contents.encrypted)
     contents.backup_json_size = info.size
     contents.backup_json_first = first
 
@@ -376,21 +393,25 @@ def _spool_manifest(tar, info, contents, spool_dir):
         raise unsafe_member(info.name, "the archive holds the manifest twice")
     if info.size > manifest.MAX_SIZE:
         raise unsafe_member(info.name, "the manifest is implausibly large (%d bytes)" % info.size)
-    contents.manifest_path = _spool(tar, info, spool_dir, ".manifest.json")[0]
+    contents.manifest_path = _spool(tar, info, spool_dir, ".manifest.json", contents.encrypted)[0]
 
 
-def _spool(tar, info, spool_dir, file_name):
-    """Copy a member's content to spool_dir/file_name (0600); returns (path, sha256 hex)."""
+def _spool(tar, info, spool_dir, file_name, sealed):
+    """Copy a member's content to a spool at spool_dir/file_name (0600; sealed for an encrypted archive);
+    returns (spool.Spool, sha256 hex)."""
     if spool_dir is None:
         raise PapermergeBackupError("internal error: nowhere to spool %s" % info.name)
     digest = hashlib.sha256()
-    target = os.path.join(spool_dir, file_name)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "wb") as handle:
+    spool = Spool.at(os.path.join(spool_dir, file_name), sealed)
+    try:
         for chunk in tar.chunks(archive_format.CHUNK_SIZE):
             digest.update(chunk)
-            handle.write(chunk)
-    return target, digest.hexdigest()
+            spool.write(chunk)
+        spool.finish()
+    except BaseException:
+        spool.remove()
+        raise
+    return spool, digest.hexdigest()
 
 
 class _HashingReader:
@@ -454,7 +475,7 @@ class OpenedArchive:
         return (self.contents.manifest or {}).get("created") or self.backup.created
 
 
-def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=None):
+def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=None, identities=None):
     """Read the archive at path in one pass, then check it whole; an OpenedArchive or PapermergeBackupError.
 
     Always checked: the gzip stream to its end (bounded, gunzip.inflate_limit), every member's name and type,
@@ -463,9 +484,11 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=Non
     verify, every file is hashed and compared with the manifest, and an archive without one (Papermerge's own
     backup, which cannot leave a version file out: it reads each one) is refused when a version file
     backup.json names is missing.  stage_dir and spool_dir are read_archive's; files whose staging it deferred
-    are staged here, by a second pass, once all of that holds.  progress is read_archive's.
+    are staged here, by a second pass, once all of that holds.  progress and identities are
+    read_archive's.
     """
-    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify, progress=progress)
+    contents = read_archive(path, stage_dir=stage_dir, spool_dir=spool_dir, hash_files=verify, progress=progress,
+                            identities=identities)
     checksum_file = check_checksum_file(path, contents.sha256)
     if contents.backup_json is None:
         raise PapermergeBackupError(
@@ -486,5 +509,5 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=Non
             "archive is incomplete" % (missing[0], len(missing)), member=missing[0],
             missing_files=missing[:MISSING_LISTED])
     if contents.staging_deferred:
-        stage_second_pass(path, contents, stage_dir)
+        stage_second_pass(path, contents, stage_dir, identities)
     return OpenedArchive(path, contents, backup, verified, missing, checksum_file)

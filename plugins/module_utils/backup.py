@@ -10,7 +10,9 @@ run_backup() is the whole of papermerge_backup:
   one read-only database snapshot dumped into a spooled backup.json, media scan, content fingerprint
   (backup_plan.py) -> keep the newest archive when it has that fingerprint -> archive written to a 0600 temp
   file in the destination directory (backup.json first, docs/, sidecars/, the per-user folder tree, the
-  manifest last; archive_writer.py) -> fsync -> rename -> checksum file (checksum_file.py).
+  manifest last; archive_writer.py), encrypted with age on its way to the file when age_recipients or
+  age_passphrase are given (encryption.py: then the spools are sealed too, and nothing of the archive reaches
+  the disk in plaintext) -> fsync -> rename -> checksum file of the file written (checksum_file.py).
 
 Archive members, in order:
   backup.json                       the database (see backup_dump.py)
@@ -26,6 +28,7 @@ __metaclass__ = type
 import contextlib
 import gc
 import hashlib
+import io
 import os
 import socket
 import sys
@@ -39,8 +42,8 @@ from ansible_collections.papermerge.backup.plugins.module_utils.backup_plan impo
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import checksum_path, write_checksum_file
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.destination import (
-    Destination, DirectoryLock, TempFile, describe_existing, fsync_directory, remove_leftovers, remove_quietly,
-    write_error)
+    Destination, DirectoryLock, describe_existing, fsync_directory, remove_leftovers, remove_quietly, write_error)
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import BackupEncryption
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, explained
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.instance_lock import InstanceLock
@@ -51,6 +54,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal 
     describe_leftovers, recover, leftovers as restore_leftovers)
 from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
 from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import Spool
 from ansible_collections.papermerge.backup.plugins.module_utils.threads import BackgroundWorker
 
 MISSING_SHOWN = 20
@@ -87,18 +91,20 @@ def _run_backup(options, check_mode, hostname, now, progress):
     label = validate_label(options["label"]) if options.get("label") else default_label(
         hostname or socket.gethostname())
     now = now or datetime.now(timezone.utc)
-    target = Destination(options["dest"], label, version, now)
+    encryption = BackupEncryption.from_options(options)
+    target = Destination(options["dest"], label, version, now, encryption)
     timeout = options.get("lock_timeout", 600)
     progress.phase("waiting for any other backup into the same directory")
     with DirectoryLock(target.directory, timeout, check_mode):
         leftovers = [] if check_mode else remove_leftovers(target.directory)
         progress.phase("reading the database and listing the media files")
         with lock_instance(instance, timeout, check_mode) as lock, \
-                BackupPlan(instance, version, target, now, check_mode) as plan:
+                BackupPlan(instance, version, target, now, check_mode, sealed=encryption is not None) as plan:
             reached("backup:planned")
             if options.get("strict") and plan.missing_files:
                 raise _missing_files_error(plan.missing_files, instance.media_root)
             result = _result_base(instance, version, label, plan)
+            result["encryption"] = encryption.describe() if encryption else None
             result["warnings"] = ["removed %s, left in %s by an interrupted backup" % (name, target.directory)
                                   for name in leftovers] + lock.warnings + result["warnings"]
             previous = target.previous_archive(plan.fingerprint) if options.get("skip_unchanged", True) else None
@@ -113,7 +119,7 @@ def _run_backup(options, check_mode, hostname, now, progress):
                 return result
             counts = plan.counts()
             progress.phase("writing the archive", files_total=counts["files"], bytes_total=counts["bytes"])
-            result.update(_write(plan, target, options, progress), changed=True, reused=False)
+            result.update(_write(plan, target, options, encryption, progress), changed=True, reused=False)
             return result
 
 
@@ -200,8 +206,9 @@ def _result_base(instance, version, label, plan):
                               config_sources=instance.config_sources))
 
 
-def _write(plan, target, options, progress):
+def _write(plan, target, options, encryption, progress):
     final = target.path()
+    encryptor = encryption.encryptor(plan.fingerprint) if encryption else None
     try:
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.directory)
     except OSError as error:
@@ -209,7 +216,7 @@ def _write(plan, target, options, progress):
     try:
         # Members larger than the buffer go straight to the file; only headers and small ones are gathered.
         with os.fdopen(fd, "wb", 64 * 1024) as stream:
-            hashing = HashingWriter(stream)
+            hashing = HashingWriter(stream, encryptor)
             try:
                 _write_members(plan, hashing, options, progress)
             except BaseException:
@@ -244,13 +251,13 @@ def _write_members(plan, stream, options, progress):
     gz = archive_writer.ParallelGzipWriter(stream, level=level, threads=options.get("threads"), comment=comment)
     mtime = plan.now.timestamp()
     try:
-        with TempFile(plan.target.directory, "manifest") as manifest_spool:
+        with Spool.temporary(plan.target.directory, "manifest", plan.sealed) as manifest_spool:
             listing = ManifestWriter(
                 manifest_spool, papermerge_version=plan.version, created=format_time(plan.now),
                 engine=plan.engine, migrations=plan.migrations, counts=plan.counts(), fingerprint=plan.fingerprint,
                 label=plan.target.label)
             tar = archive_writer.TarStreamWriter(gz, compression)
-            with open(plan.spool_path, "rb") as spool:
+            with plan.spool.open_binary() as spool:
                 listing.add_member(BACKUP_JSON, plan.sink.size,
                                    tar.add_stream(BACKUP_JSON, spool, plan.sink.size, mtime))
             done = done_bytes = 0
@@ -261,9 +268,8 @@ def _write_members(plan, stream, options, progress):
             tar.drain()  # every file's checksum is in the manifest before its symlinks
             _write_tree(tar, plan.tree, mtime, listing)
             listing.finish()
-            size = manifest_spool.tell()
-            manifest_spool.seek(0)
-            tar.add_stream(MANIFEST_NAME, manifest_spool, size, mtime)
+            with manifest_spool.open_binary() as manifest:
+                tar.add_stream(MANIFEST_NAME, manifest, manifest_spool.size, mtime)
         tar.finish()
         gz.close()
     except BaseException:
@@ -289,33 +295,73 @@ def _write_tree(tar, tree, mtime, listing):
 
 class HashingWriter:
     """A binary stream that writes to stream and takes the sha256 and size of what went out (the archive's,
-    without reading it again).
+    without reading it again), encrypting it first when given an encryptor (age.Encryptor): then the sha256 and
+    size are the encrypted file's.
 
-    Hashing and writing run in a thread of their own (both release the GIL): in the calling thread they took
-    more than half of a PDF backup's wall time, while it could be building the next tar headers. At most
-    QUEUE_DEPTH writes wait, so memory stays at a few gzip members; finish() waits for the thread and raises
-    what it raised.
+    Encrypting, hashing and writing run in a thread of their own (all release the GIL): in the calling thread
+    they took more than half of a PDF backup's wall time, while it could be building the next tar headers. At
+    most QUEUE_DEPTH writes wait, so memory stays at a few gzip members; finish() waits for the thread and
+    raises what it raised.
     """
 
     QUEUE_DEPTH = 8
 
-    def __init__(self, stream):
+    def __init__(self, stream, encryptor=None):
         self.stream = stream
+        self.fd = _file_descriptor(stream)
+        self.encryptor = encryptor
         self.digest = hashlib.sha256()
         self.size = 0
         self.worker = BackgroundWorker(self._write, self.QUEUE_DEPTH, "archive-writer")
 
     def write(self, data):
         self.worker.put(data)
-        self.size += len(data)
 
     def finish(self, report=True):
         """Wait until everything written is in the stream (and hashed); raise the thread's error, if any."""
         self.worker.finish(report)
+        if report and self.encryptor is not None:
+            self._output(self.encryptor.finish())
 
     def _write(self, data):
-        self.stream.write(data)
-        self.digest.update(data)
+        if self.encryptor is None:
+            self._output(data)
+            return
+        pieces = self.encryptor.update_chunks(data)
+        for piece in pieces:
+            self.digest.update(piece)
+            self.size += len(piece)
+        _write_pieces(self.stream, self.fd, pieces)
+
+    def _output(self, data):
+        if data:
+            self.stream.write(data)
+            self.digest.update(data)
+            self.size += len(data)
+
+
+def _file_descriptor(stream):
+    try:
+        return stream.fileno()
+    except (AttributeError, io.UnsupportedOperation):
+        return None
+
+
+def _write_pieces(stream, fd, pieces):
+    """Write pieces (the 64 KiB chunks of an encrypted archive) with one writev to fd, the file under stream:
+    one write call each cost as much CPU as encrypting a third of them."""
+    if fd is None or len(pieces) < 2:
+        for piece in pieces:
+            stream.write(piece)
+        return
+    stream.flush()
+    written = os.writev(fd, pieces)
+    for piece in pieces:  # a short write (a signal, a full disk): the rest as usual, which raises if it must
+        if written >= len(piece):
+            written -= len(piece)
+            continue
+        stream.write(piece[written:])
+        written = 0
 
 
 def _write_checksum(archive, sha256):

@@ -27,7 +27,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import io
 import uuid
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON
@@ -37,6 +36,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.json_stream impo
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import DeclaredMedia
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import BIGINT, INTEGER, MAX_LENGTHS
 from ansible_collections.papermerge.backup.plugins.module_utils.timestamps import parse_datetime
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import open_text
 
 CTYPES = ("folder", "document")
 # Values that have no column of their own.  A breadcrumb is a node's path of titles (80 levels of 200-character
@@ -122,7 +122,8 @@ class BackupJson:
 
 
 def load(path, member=BACKUP_JSON):
-    """Read and check the spooled backup.json at path; PapermergeBackupError says what is wrong."""
+    """Read and check the spooled backup.json at path (a spool.Spool, or a file's path); PapermergeBackupError
+    says what is wrong."""
     backup = BackupJson(path, member)
     seen_users = False
     for event in _events(path, member):
@@ -140,7 +141,7 @@ def _events(path, member):
     when the users list starts, ('node', user index, node, node index) for each node, and ('user', index,
     user without its nodes) when a user's object ends."""
     try:
-        with io.open(path, "r", encoding="utf-8") as handle:
+        with open_text(path) as handle:
             scanner = Scanner(handle)
             if scanner.peek() != "{":
                 raise _broken(member, "the top level is not an object")

@@ -5,7 +5,8 @@
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """What one backup will hold, gathered before the first archive byte is written (BackupPlan):
 
-- the database, dumped from one read-only snapshot into a spooled backup.json (backup_dump.py);
+- the database, dumped from one read-only snapshot into a spooled backup.json (backup_dump.py; a sealed spool,
+  spool.py, when the archive is encrypted);
 - the media scan: every regular file below <media_root>/docs and <media_root>/sidecars that a row references,
   with size and time: each document version's file and the files below its sidecar folder (member_rules says
   why a restore refuses any other); the others are left out with a warning;
@@ -20,25 +21,25 @@ __metaclass__ = type
 import hashlib
 import os
 import stat
-import tempfile
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import (
-    MEDIA_FOLDERS, TEMP_PREFIX, TEMP_SUFFIX, in_sidecar_folder)
+    MEDIA_FOLDERS, in_sidecar_folder)
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_writer import COMPRESSED_EXTENSIONS
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_dump import dump
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
-from ansible_collections.papermerge.backup.plugins.module_utils.destination import close_quietly, remove_quietly, write_error
+from ansible_collections.papermerge.backup.plugins.module_utils.destination import write_error
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.phases import reached
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
 from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import Spool
 
 FINGERPRINT_SEED = b"papermerge.backup fingerprint v1\n"
 UNREFERENCED_LISTED = 10
 
 
 class _Sink:
-    """Where backup.json goes: the spool file (none in check mode), and the fingerprint."""
+    """Where backup.json goes: the spool (none in check mode), and the fingerprint."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -59,13 +60,14 @@ class _Sink:
 class BackupPlan:
     """Everything one archive will hold, gathered before the first archive byte is written."""
 
-    def __init__(self, instance, version, target, now, check_mode):
+    def __init__(self, instance, version, target, now, check_mode, sealed=False):
         self.instance = instance
         self.version = version
         self.target = target
         self.now = now
         self.check_mode = check_mode
-        self.spool_path = None
+        self.sealed = sealed  # the archive is encrypted: nothing of it may reach the disk in plaintext
+        self.spool = None
         self.warnings = []
 
     def __enter__(self):
@@ -81,20 +83,17 @@ class BackupPlan:
         self._remove_spool()
 
     def _remove_spool(self):
-        if self.spool_path:
-            remove_quietly(self.spool_path)
-            self.spool_path = None
+        if self.spool is not None:
+            self.spool.remove()
+            self.spool = None
 
     def _dump_database(self):
-        stream = None
         if not self.check_mode:
             try:
-                fd, self.spool_path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json" + TEMP_SUFFIX,
-                                                       dir=self.target.directory)
+                self.spool = Spool.temporary(self.target.directory, "json", self.sealed)
             except OSError as error:
                 raise write_error(error, self.target.directory, "cannot create a temporary file")
-            stream = os.fdopen(fd, "wb", 1024 * 1024)
-        self.sink = _Sink(stream)
+        self.sink = _Sink(self.spool)
         db = connect(self.instance.database, read_only=True)
         try:
             with db.read_snapshot():
@@ -102,14 +101,12 @@ class BackupPlan:
                 reached("backup:snapshot")
                 created = self.now.strftime("%d.%m.%Y-%H:%M:%S")
                 self.dump = dump(db, self.sink, self.version, created, self._file_size)
-            if stream is not None:
-                stream.close()
+            if self.spool is not None:
+                self.spool.finish()
         except OSError as error:
             raise write_error(error, self.target.directory, "cannot write the database dump")
         finally:
             db.close()
-            if stream is not None and not stream.closed:
-                close_quietly(stream)
         self.warnings.extend(self.dump.warnings)
         self.engine = db.engine
 

@@ -40,13 +40,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import io
 import json
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, listed, shown
 from ansible_collections.papermerge.backup.plugins.module_utils.json_stream import Scanner, json_chars
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import normalize_member_name
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import open_text
 
 FORMAT = "papermerge.backup"
 FORMAT_VERSION = 1
@@ -148,7 +148,7 @@ def _check_counts(counts):
 def _sections(path, summary=None):
     """Yield (key, None) after storing plain top-level keys in summary, (key, iterator of (name, value))
     for 'members' and 'symlinks'."""
-    with io.open(path, "r", encoding="utf-8") as handle:
+    with open_text(path) as handle:
         scanner = Scanner(handle)
         if scanner.peek() != "{":
             raise ValueError("the manifest is not a JSON object")

@@ -6,7 +6,8 @@
 """Archive file names: make them, check labels, and read label, time and version back.
 
 Generated names look like ``papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz``, for example
-``papermerge-docs01-20261126T020000Z-2.1.5.tar.gz``.  A label may itself contain ``-``, so names are read from
+``papermerge-docs01-20261126T020000Z-2.1.5.tar.gz``, with ``.age`` appended when the archive is encrypted
+(``...-2.1.5.tar.gz.age``).  A label may itself contain ``-``, so names are read from
 the right: the UTC time stamp is the anchor, everything between ``papermerge-`` and it is the label.
 """
 
@@ -33,7 +34,7 @@ _VERSION = r'[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0
 # The label group is greedy and the time group is fixed-width between two '-', so the match always takes
 # the right-most time stamp: labels containing '-' (even digits) parse correctly.
 DEFAULT_PATTERN = (
-    r'^papermerge-(?P<label>' + _LABEL + r')-(?P<time>' + _TIME + r')-(?P<version>' + _VERSION + r')\.tar\.gz$'
+    r'^papermerge-(?P<label>' + _LABEL + r')-(?P<time>' + _TIME + r')-(?P<version>' + _VERSION + r')\.tar\.gz(?:\.age)?$'
 )
 
 ArchiveName = namedtuple('ArchiveName', ['label', 'time', 'version'])
@@ -89,8 +90,9 @@ def host_label(hostname):
     return label
 
 
-def archive_name(label, when_utc, papermerge_version):
-    """Return the generated archive file name for label, an aware or naive-UTC datetime, and a version."""
+def archive_name(label, when_utc, papermerge_version, encrypted=False):
+    """Return the generated archive file name for label, an aware or naive-UTC datetime, and a version
+    (ending in .tar.gz.age for an encrypted archive)."""
     validate_label(label)
     if not _VERSION_RE.fullmatch(papermerge_version or ''):
         raise PapermergeBackupError(
@@ -98,7 +100,8 @@ def archive_name(label, when_utc, papermerge_version):
             % (papermerge_version,),
             papermerge_version=papermerge_version,
         )
-    return 'papermerge-%s-%s-%s.tar.gz' % (label, _to_utc(when_utc).strftime(TIME_FORMAT), papermerge_version)
+    return 'papermerge-%s-%s-%s.tar.gz%s' % (label, _to_utc(when_utc).strftime(TIME_FORMAT), papermerge_version,
+                                             '.age' if encrypted else '')
 
 
 def compile_pattern(pattern=DEFAULT_PATTERN):

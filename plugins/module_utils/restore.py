@@ -38,6 +38,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.aim import aim_r
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_reader import open_archive
 from ansible_collections.papermerge.backup.plugins.module_utils.database import CommitError, connect
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import FilesystemFlush
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identities_from_options
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
     PapermergeBackupError, describe, explained, listed, out_of_memory)
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
@@ -52,7 +53,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.restore_prefligh
     check_free_space, check_media_root, check_source, check_version, check_writable, no_space_error, no_space_text)
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_rows import insert_rows
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
-from ansible_collections.papermerge.backup.plugins.module_utils.spool import SpoolDir
+from ansible_collections.papermerge.backup.plugins.module_utils.spool_dir import SpoolDir
 
 LOCK_TIMEOUT = 600
 CHECK_SPOOL_PREFIX = ".papermerge-restore-check-"
@@ -68,7 +69,8 @@ def run_restore(params, check_mode=False):
             result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
                              allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
                              instance_version=version, lock_timeout=params.get("lock_timeout", LOCK_TIMEOUT),
-                             progress=progress, aim=(params.get("expected_label"), params.get("confirm_label")))
+                             progress=progress, aim=(params.get("expected_label"), params.get("confirm_label")),
+                             identities=identities_from_options(params))
         finally:
             progress.close()
     result["instance_version"] = version
@@ -76,18 +78,20 @@ def run_restore(params, check_mode=False):
 
 
 def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_mode=False,
-            instance_version=None, lock_timeout=LOCK_TIMEOUT, progress=None, aim=(None, None)):
+            instance_version=None, lock_timeout=LOCK_TIMEOUT, progress=None, aim=(None, None),
+            identities=None):
     """Restore the archive src into instance; returns the result dict the module reports.
 
     progress (progress.Progress) hears how far the restore is; None: nobody asks.  aim: (the label of the host
-    restored into, the confirmation of another label); (None, None): no check.
+    restored into, the confirmation of another label); (None, None): no check.  identities: what opens an
+    encrypted archive (encryption.identities_from_options).
     """
     progress = progress or Progress(None, "restore")
     src = check_source(src)
     media_root = check_media_root(instance.media_root)
     check_writable(media_root)
     run = _Run(instance, src, media_root, on_conflict, allow_newer_version, instance_version, lock_timeout)
-    run.progress, run.aim = progress, aim
+    run.progress, run.aim, run.identities = progress, aim, identities
     db = connect(instance.database)
     try:
         check_schema(db)
@@ -121,11 +125,12 @@ class _Run:
         self.lock_timeout = lock_timeout
         self.progress = Progress(None, "restore")
         self.aim = (None, None)
+        self.identities = None
 
     def read(self, **where):
         """open_archive() with progress; then the checks on what it says: the aim, the version."""
         self.progress.phase("reading the archive", files_total=None, bytes_total=os.path.getsize(self.src))
-        archive = open_archive(self.src, progress=self.progress, **where)
+        archive = open_archive(self.src, progress=self.progress, identities=self.identities, **where)
         reached("restore:staged")
         check_aim(archive, *self.aim)
         check_version(archive.papermerge_version, self.instance_version, self.allow_newer_version)

@@ -86,7 +86,8 @@ options:
     description:
       - Python regular expression that a file name must match as a whole to be considered an archive.
       - The default matches exactly the names M(papermerge.backup.papermerge_backup) generates,
-        C(papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<version>.tar.gz).
+        C(papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<version>.tar.gz), and C(...tar.gz.age) for encrypted archives;
+        plain and encrypted archives of one label form one group.
       - A custom pattern must have a named group C(time) holding the UTC year, month, day, hour, minute and second
         in this order (other characters in it are ignored, so C(20261126T020000Z) and C(2026-11-26_02-00-00) both
         work). It may have a named group C(label); archives are grouped by it. Without one, all matching archives
@@ -94,7 +95,7 @@ options:
       - Names whose C(time) is not a real date are not considered.
     type: str
     default: "^papermerge-(?P<label>[A-Za-z0-9._-]+)-(?P<time>[0-9]{8}T[0-9]{6}Z)-(?P<version>[0-9]+(?:\\.[0-9]+)*\
-      (?:(?:a|b|rc)[0-9]+)?(?:\\.post[0-9]+)?(?:\\.dev[0-9]+)?(?:\\+[A-Za-z0-9]+(?:\\.[A-Za-z0-9]+)*)?)\\.tar\\.gz$"
+      (?:(?:a|b|rc)[0-9]+)?(?:\\.post[0-9]+)?(?:\\.dev[0-9]+)?(?:\\+[A-Za-z0-9]+(?:\\.[A-Za-z0-9]+)*)?)\\.tar\\.gz(?:\\.age)?$"
   label:
     description:
       - Consider only archives with this label; archives of other labels are neither kept nor removed, nor

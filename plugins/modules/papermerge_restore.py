@@ -93,13 +93,17 @@ description:
   - With O(expected_label), an archive made on another host is refused unless O(confirm_label) confirms it.
   - In check mode the archive is read and validated completely, without staging anything, and the module reports
     what it would create (RV(counts)), skip and leave alone.
+  - An encrypted archive (C(.tar.gz.age)) is decrypted on the fly with O(age_identity_file) or O(age_passphrase);
+    one that they do not open is refused before anything is written. Its temporary copies of C(backup.json) and
+    the manifest are sealed with a key that exists only in the module's memory.
 extends_documentation_fragment:
   - papermerge.backup.instance
   - papermerge.backup.setting_names
+  - papermerge.backup.age_identity
 options:
   src:
     description:
-      - Path of the archive on the host (C(.tar.gz)).
+      - Path of the archive on the host (C(.tar.gz), or C(.tar.gz.age) when encrypted).
     type: path
     required: true
   on_conflict:
@@ -324,6 +328,7 @@ archive_sha256:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identity_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.restore import run_restore
@@ -334,6 +339,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.setting_names im
 def argument_spec():
     spec = instance_argument_spec()
     spec.update(setting_names_argument_spec())
+    spec.update(identity_argument_spec())
     spec.update(
         src=dict(type='path', required=True),
         on_conflict=dict(type='str', choices=['fail', 'skip'], default='fail'),

@@ -2,7 +2,7 @@
 
 import os
 
-from ansible_collections.papermerge.backup.plugins.module_utils.spool import SpoolDir, remove_abandoned
+from ansible_collections.papermerge.backup.plugins.module_utils.spool_dir import SpoolDir, remove_abandoned
 
 
 def test_abandoned_spool_directories_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
