@@ -210,18 +210,3 @@ def test_retention_in_the_bucket(s3_server, bucket, python):
     again = run_module('papermerge.backup.papermerge_s3_prune', args, python=python)
     assert not again['failed'] and not again['changed'], again
 
-
-def test_the_service_refuses_a_body_that_is_not_the_one_signed(s3_server, bucket):
-    # What the upload's verification rests on: the payload's sha256 is signed, and the service recomputes it.
-    from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-    from ansible_collections.papermerge.backup.plugins.module_utils.s3_client import S3Client
-    from ansible_collections.papermerge.backup.plugins.module_utils.s3_sigv4 import Credentials
-
-    client = S3Client(s3_server.endpoint_url, 'us-east-1',
-                      Credentials(s3_server.access_key, s3_server.secret_key, None))
-    sent, read = b'the bytes that went out', b'the bytes that were read'
-    with pytest.raises(PapermergeBackupError) as failure:
-        client.put_object(bucket, NAME, sent, len(sent), hashlib.sha256(read).hexdigest())
-    assert failure.value.details['status'] == 403
-    client.put_object(bucket, NAME, sent, len(sent), hashlib.sha256(sent).hexdigest())
-    assert keys(s3_server, bucket) == [NAME]
