@@ -48,7 +48,7 @@ options:
       - Certificates are always verified.
     type: path
 notes:
-  - The module needs nothing but Python's standard library on the host it runs on (no boto3): the requests are
+  - The module needs nothing but Python's standard library on the host it runs on (no boto3). The requests are
     signed with AWS Signature Version 4, every payload's sha256 signed and its MD5 sent as C(Content-MD5), which
     every S3-compatible service checks.
   - Network failures and the service's 500, 502, 503, 504 and C(SlowDown) answers are retried up to four times

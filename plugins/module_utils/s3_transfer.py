@@ -252,7 +252,7 @@ def download_archive(client, url, dest, sha256=None, check_mode=False):
         raise PapermergeBackupError('%s names no object: write s3://BUCKET/PATH/ARCHIVE' % url, url=url)
     target = os.path.join(dest, name) if dest.endswith('/') or os.path.isdir(dest) else dest
     directory = os.path.dirname(target) or '.'
-    if not os.path.isdir(directory):
+    if not os.path.isdir(directory) and not check_mode:  # a check run before the directory is made
         raise PapermergeBackupError('%s is not a directory: create it first' % directory, dest=dest)
     head = client.head_object(location.bucket, location.key)
     if head is None:

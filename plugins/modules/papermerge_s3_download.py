@@ -51,7 +51,7 @@ attributes:
     support: full
     description:
       - Reads the object's metadata and C(.sha256) object and says whether the archive would be downloaded;
-        writes nothing.
+        writes nothing. A destination directory that does not exist yet is no error in check mode.
   diff_mode:
     support: none
     description: Archives have no diff to show.

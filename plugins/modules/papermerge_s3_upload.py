@@ -18,7 +18,7 @@ description:
   - Uploads the archive O(src) (made by M(papermerge.backup.papermerge_backup), encrypted or not) to
     C(<prefix>/<archive name>) below O(url), then its checksum file as C(<prefix>/<archive name>.sha256) (sha256sum
     format, as on disk).
-  - Runs where the archive is, normally the Papermerge host, and streams it from there: the archive needs no space
+  - Runs where the archive is, normally the Papermerge host, and streams it from there, so the archive needs no space
     anywhere else, and the module needs nothing but Python's standard library.
   - The archive's sha256 (O(sha256), else its C(.sha256) file, else read from it) is stored as the object's
     metadata C(x-amz-meta-sha256). Every request's payload sha256 is signed and its MD5 sent as C(Content-MD5), so

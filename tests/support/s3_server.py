@@ -1,7 +1,8 @@
 """A local S3-compatible server for the tests: moto's server mode on a free loopback port, with IAM auth on.
 
-moto checks every request's SigV4 signature (recomputing the payload's sha256 from the body it received), knows
-users, keys and policies, and speaks the S3 REST API including multipart uploads with S3's 5 MiB smallest part.
+moto checks every request's SigV4 signature (taking the payload's sha256 from the x-amz-content-sha256 header as
+given: unlike AWS, it does not recompute it from the body), knows users, keys and policies, and speaks the S3 REST
+API including multipart uploads with S3's 5 MiB smallest part.
 The first three requests it sees are unauthenticated (INITIAL_NO_AUTH_ACTION_COUNT): they create a user with an
 allow-all policy and its access key; every request after them must be signed with that key.  Readiness is waited
 for with a TCP connect, which moto does not count as a request.
