@@ -20,13 +20,12 @@ __metaclass__ = type
 import hashlib
 import http.client
 import re
-import socket
 import ssl
 import time
-import xml.etree.ElementTree as ElementTree
 from collections import namedtuple
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.s3_credentials import (

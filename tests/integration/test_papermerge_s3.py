@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ansible_run import run_module
-from s3_server import bucket, s3_server  # noqa: F401 - fixtures
+# The fixtures of the local S3 server.
+from s3_server import bucket, s3_server  # noqa: F401 pylint: disable=unused-import
 
 NAME = 'papermerge-docs01-20261126T020000Z-2.1.5.tar.gz'
 MIB = 1024 * 1024
@@ -209,4 +210,3 @@ def test_retention_in_the_bucket(s3_server, bucket, python):
 
     again = run_module('papermerge.backup.papermerge_s3_prune', args, python=python)
     assert not again['failed'] and not again['changed'], again
-

@@ -11,7 +11,8 @@ import pytest
 
 from papermerge_host import assert_states_equal
 from playbook_run import instance_inventory, make_manage_py_executable, run_playbook
-from s3_server import bucket, s3_server  # noqa: F401 - fixtures
+# The fixtures of the local S3 server.
+from s3_server import bucket, s3_server  # noqa: F401 pylint: disable=unused-import
 
 BACKUP = 'playbooks/backup.yml'
 RESTORE = [{
@@ -101,8 +102,8 @@ def test_backup_to_the_bucket_then_restore_from_it(make_instance, s3_server, buc
     assert again.changed() == 0, again.changed_tasks()
 
 
-def test_an_object_changed_after_its_upload_is_refused_with_nothing_written(make_instance, s3_server, bucket,
-                                                                           tmp_path):
+def test_an_object_changed_after_its_upload_is_refused_with_nothing_written(
+        make_instance, s3_server, bucket, tmp_path):
     source = make_instance(seeded=True)
     run = run_playbook(BACKUP, instance_inventory(source, 'docs01'),
                        backup_vars(s3_server, bucket, tmp_path / 'host-backups'))
@@ -128,7 +129,6 @@ def test_an_object_changed_after_its_upload_is_refused_with_nothing_written(make
     assert 'were expected: the object changed after it was uploaded' in restore.stdout
     assert list((tmp_path / 'download').iterdir()) == []
     assert_states_equal(before, target.state())
-
 
 
 @pytest.mark.parametrize('right_key', [True, False], ids=['right-key', 'wrong-key'])
