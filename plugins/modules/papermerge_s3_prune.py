@@ -158,30 +158,24 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.naming import validate_label
-from ansible_collections.papermerge.backup.plugins.module_utils.retention import COUNT_OPTIONS, Policy
+from ansible_collections.papermerge.backup.plugins.module_utils.retention import (
+    policy_argument_spec, policy_from_params)
 from ansible_collections.papermerge.backup.plugins.module_utils.s3_client import client_from_params, s3_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.s3_prune import prune_bucket
 
 
 def argument_spec():
     spec = s3_argument_spec()
-    spec.update(
-        url=dict(type='str', required=True),
-        label=dict(type='str'),
-        keep_within=dict(type='str'),
-    )
-    spec.update((option, dict(type='int', default=0)) for option in COUNT_OPTIONS)
+    spec.update(policy_argument_spec())
+    spec.update(url=dict(type='str', required=True))
     return spec
 
 
 def run(module):
     params = module.params
-    if params['label'] is not None:
-        validate_label(params['label'])
-    policy = Policy(keep_within=params['keep_within'], **dict((option, params[option]) for option in COUNT_OPTIONS))
+    policy, label = policy_from_params(params)
     kept, removed = prune_bucket(client_from_params(params), params['url'], policy, now=datetime.now(timezone.utc),
-                                 label=params['label'], check_mode=module.check_mode)
+                                 label=label, check_mode=module.check_mode)
     return dict(changed=bool(removed), kept=kept, removed=removed)
 
 
