@@ -213,6 +213,12 @@ class S3Client:
             try:
                 response = self._send(method, bucket, key, query, headers, body, size, payload_sha256,
                                       stream and method == 'GET')
+            except ssl.SSLCertVerificationError as error:
+                self._close()
+                raise PapermergeBackupError(
+                    'the S3 endpoint %s has a certificate this host does not trust (%s): give the PEM file of its '
+                    'certificate authority as ca_bundle (papermerge_backup_s3_ca_bundle in the roles)'
+                    % (self.describe(), error))
             except (OSError, http.client.HTTPException) as error:
                 self._close()
                 failure = PapermergeBackupError(

@@ -12,7 +12,7 @@ import pytest
 
 from ansible_run import run_module
 # The fixtures of the local S3 server.
-from s3_server import bucket, s3_server  # noqa: F401 pylint: disable=unused-import
+from s3_server import S3Server, bucket, s3_server  # noqa: F401 pylint: disable=unused-import
 
 NAME = 'papermerge-docs01-20261126T020000Z-2.1.5.tar.gz'
 MIB = 1024 * 1024
@@ -210,3 +210,19 @@ def test_retention_in_the_bucket(s3_server, bucket, python):
 
     again = run_module('papermerge.backup.papermerge_s3_prune', args, python=python)
     assert not again['failed'] and not again['changed'], again
+
+
+def test_an_endpoint_with_a_private_ca_is_trusted_through_ca_bundle(python, tmp_path):
+    server = S3Server(tls=True).start()
+    try:
+        bucket_name = server.new_bucket()
+        src, sha256 = archive(tmp_path, 1000)
+        args = dict(server.module_args(), src=str(src), url='s3://%s/p' % bucket_name)
+        refused = run_module('papermerge.backup.papermerge_s3_upload', args, python=python)
+        assert refused['failed'] and 'CERTIFICATE_VERIFY_FAILED' in refused['msg'], refused['msg']
+        trusted = run_module('papermerge.backup.papermerge_s3_upload', dict(args, ca_bundle=str(server.ca_file)),
+                             python=python)
+        assert not trusted['failed'], trusted
+        assert trusted['sha256'] == sha256 and trusted['url'].startswith('s3://%s/p/' % bucket_name)
+    finally:
+        server.stop()

@@ -9,12 +9,15 @@ for with a TCP connect, which moto does not count as a request.
 
 ``S3Server().start()`` -> endpoint_url, access_key, secret_key, ``boto3()`` (a client for setting up and
 inspecting buckets from the tests), ``new_bucket()``; ``stop()`` ends the server (also at interpreter exit).
+``S3Server(tls=True)`` serves HTTPS with a certificate for 127.0.0.1 made here by openssl (``ca_file``: the
+self-signed certificate to trust).
 The keys are handed to playbooks through extra-vars files, never a command line.
 """
 
 import atexit
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,15 +37,30 @@ _bucket_numbers = itertools.count(1)
 
 
 class S3Server:
-    def __init__(self):
+    def __init__(self, tls=False):
         self.port = None
         self.process = None
         self.access_key = self.secret_key = None
         self.log_file = None
+        self.tls_dir = Path(tempfile.mkdtemp(prefix='papermerge-moto-tls-')) if tls else None
 
     @property
     def endpoint_url(self):
-        return 'http://%s:%d' % (HOST, self.port)
+        return '%s://%s:%d' % ('https' if self.tls_dir else 'http', HOST, self.port)
+
+    @property
+    def ca_file(self):
+        return self.tls_dir / 'cert.pem'
+
+    def _tls_arguments(self):
+        if self.tls_dir is None:
+            return []
+        key = self.tls_dir / 'key.pem'
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                        '-subj', '/CN=%s' % HOST, '-addext', 'subjectAltName=IP:%s' % HOST,
+                        '-keyout', str(key), '-out', str(self.ca_file)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return ['-c', str(self.ca_file), '-k', str(key)]
 
     def start(self, timeout=60):
         self.port = free_port()
@@ -51,7 +69,7 @@ class S3Server:
                            AWS_SECRET_ACCESS_KEY='setup', AWS_DEFAULT_REGION=REGION)
         with open(self.log_file, 'wb') as log:
             self.process = subprocess.Popen(
-                [sys.executable, '-m', 'moto.server', '-H', HOST, '-p', str(self.port)],
+                [sys.executable, '-m', 'moto.server', '-H', HOST, '-p', str(self.port)] + self._tls_arguments(),
                 stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
         atexit.register(self.stop)
         self._wait_for_port(timeout)
@@ -80,7 +98,8 @@ class S3Server:
     def _boto3(self, service, access_key, secret_key):
         import boto3  # the test toolchain has it (moto needs it); the collection never does
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION,
-                            aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+                            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                            verify=str(self.ca_file) if self.tls_dir else None)
 
     def boto3(self):
         """An S3 client with the test user's keys, for setting up and inspecting buckets."""
@@ -113,6 +132,8 @@ class S3Server:
         self.process = None
         if self.log_file is not None and self.log_file.exists():
             self.log_file.unlink()
+        if self.tls_dir is not None:
+            shutil.rmtree(str(self.tls_dir), ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
