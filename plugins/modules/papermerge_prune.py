@@ -224,30 +224,27 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.naming import DEFAULT_PATTERN, validate_label
-from ansible_collections.papermerge.backup.plugins.module_utils.retention import COUNT_OPTIONS, Policy, prune_directory
+from ansible_collections.papermerge.backup.plugins.module_utils.naming import DEFAULT_PATTERN
+from ansible_collections.papermerge.backup.plugins.module_utils.retention import (
+    policy_argument_spec, policy_from_params, prune_directory)
 from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import name_settings
 
 
 def argument_spec():
-    spec = dict(
+    spec = policy_argument_spec()
+    spec.update(
         path=dict(type='path', required=True),
-        keep_within=dict(type='str'),
         pattern=dict(type='str', default=DEFAULT_PATTERN),
-        label=dict(type='str'),
     )
-    spec.update((option, dict(type='int', default=0)) for option in COUNT_OPTIONS)
     return spec
 
 
 def run(module):
     params = module.params
-    if params['label'] is not None:
-        validate_label(params['label'])
-    policy = Policy(keep_within=params['keep_within'], **dict((option, params[option]) for option in COUNT_OPTIONS))
+    policy, label = policy_from_params(params)
     kept, removed = prune_directory(
         os.path.abspath(params['path']), policy, now=datetime.now(timezone.utc), pattern=params['pattern'],
-        label=params['label'], check_mode=module.check_mode,
+        label=label, check_mode=module.check_mode,
     )
     return dict(changed=bool(removed), kept=kept, removed=removed)
 
