@@ -24,8 +24,9 @@ description:
     with their versions and the file each version has, and every file member's size and sha256, for
     M(papermerge.backup.papermerge_drill_verify) to compare the restored instance with.
   - Refuses when the file system of O(work_dir) has less free space than a restore of the archive needs there,
-    saying how much it needs and how much is free: the archive's files, about twice its C(backup.json) (the
-    database and the restore's spooled copy), 4 KiB per file and directory and 64 MiB for the empty database.
+    saying how much it needs and how much is free. A restore needs room for the archive's files, about twice its
+    C(backup.json) (the database and the restore's spooled copy), 4 KiB per file and directory and 64 MiB for the
+    empty database.
   - C(backup.json) and the manifest are spooled to a private directory in O(work_dir), removed before the module
     returns.
 options:
