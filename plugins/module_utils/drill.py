@@ -61,8 +61,28 @@ def choose_archive(path):
 
 
 def prepare(path, work_dir, expected_file=None, check_mode=False):
-    """Read and verify the archive, check the space in work_dir, write the expected file; the module's result."""
+    """Read and verify the archive, check the space in work_dir, write the expected file; the module's result.
+
+    A failure after the archive is chosen names it and its label, so that the drill's failure is recorded
+    under the archive's label in the metrics file.
+    """
     archive_path = choose_archive(path)
+    label = archive_label(archive_path)
+    try:
+        return _prepare(archive_path, label, work_dir, expected_file, check_mode)
+    except PapermergeBackupError as error:
+        error.details.setdefault("archive", archive_path)
+        error.details.setdefault("label", label)
+        raise
+
+
+def archive_label(archive_path):
+    """The label in the archive's name; None for a name that is not one of ours."""
+    parsed = parse_archive_name(os.path.basename(archive_path), DEFAULT_PATTERN)
+    return parsed.label if parsed else None
+
+
+def _prepare(archive_path, label, work_dir, expected_file, check_mode):
     if not os.path.isdir(work_dir):
         raise PapermergeBackupError("the drill's directory %s does not exist: create it, or point "
                                     "papermerge_drill_work_dir at a directory with room for a restore" % work_dir)
@@ -75,9 +95,8 @@ def prepare(path, work_dir, expected_file=None, check_mode=False):
     space = check_space(work_dir, needed_bytes(archive))
     if expected_file and not check_mode:
         write_private_json(expected_file, expected)
-    parsed = parse_archive_name(os.path.basename(archive_path), DEFAULT_PATTERN)
     return dict(
-        changed=False, archive=archive_path, label=parsed.label if parsed else None,
+        changed=False, archive=archive_path, label=label,
         size=archive.contents.size, sha256=archive.contents.sha256, papermerge_version=archive.papermerge_version,
         created=archive.created, counts=expected["counts"], verified=bool(archive.verified),
         checksum_file_verified=archive.checksum_file, missing_files=archive.missing, needed_bytes=space[0],

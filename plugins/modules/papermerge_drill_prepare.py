@@ -65,12 +65,12 @@ EXAMPLES = r'''
 RETURN = r'''
 archive:
   description: The archive chosen.
-  returned: success
+  returned: success, and on failure once the archive was chosen
   type: str
   sample: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
 label:
   description: The label in the archive's name (null for a name that is not one of ours).
-  returned: success
+  returned: success, and on failure once the archive was chosen
   type: str
   sample: docs01
 size:

@@ -39,6 +39,17 @@ def test_no_archive_is_a_clear_error(tmp_path):
         drill.choose_archive(str(tmp_path / 'missing'))
 
 
+def test_a_failure_after_the_choice_names_the_archive_and_its_label(tmp_path):
+    # The drill records a failure under the archive's label, which the failed module must still report.
+    archive = tmp_path / 'papermerge-docs01-20261126T020000Z-2.1.5.tar.gz'
+    archive.write_bytes(b'not a gzip stream')
+    for work_dir in (tmp_path / 'missing', tmp_path):
+        with pytest.raises(PapermergeBackupError) as error:
+            drill.prepare(str(tmp_path), str(work_dir))
+        assert error.value.details['archive'] == str(archive) and error.value.details['label'] == 'docs01'
+    assert [path.name for path in tmp_path.iterdir()] == [archive.name], 'the spool directory was left behind'
+
+
 def test_space_is_checked_and_the_refusal_says_how_much(tmp_path, monkeypatch):
     Stats = namedtuple('Stats', 'f_bavail f_frsize')
     monkeypatch.setattr(os, 'statvfs', lambda path: Stats(f_bavail=1024, f_frsize=4096))
