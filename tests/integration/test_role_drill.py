@@ -170,5 +170,6 @@ def test_a_disk_too_small_is_refused_before_anything_is_made(make_instance, tmp_
     [failure] = run.results("Fail the run with the drill's error", host='docs01')
     assert 'the drill needs about' in failure['msg'] and 'free in %s' % small_tmpfs in failure['msg']
     assert 'MiB is free there' in failure['msg'] or 'KiB is free there' in failure['msg']
-    assert not run.results('Migrate the throwaway instance with the host\'s manage.py', host='docs01')[0].get('changed')
+    assert run.results('Migrate the throwaway instance with the host\'s manage.py', host='docs01') == [], \
+        'the throwaway instance was made although the space check failed'
     assert os.listdir(str(small_tmpfs)) == []
