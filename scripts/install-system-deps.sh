@@ -16,6 +16,19 @@ missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# promtool checks the alert rules of docs/monitoring.md: unpacked from Debian's prometheus package into
+# PROMTOOL_ROOT, not installed, because installing the package starts a Prometheus server on every interface.
+PROMTOOL_ROOT=/usr/local/lib/papermerge-backup-tests/prometheus
+if ! command -v promtool >/dev/null && [ ! -x "$PROMTOOL_ROOT/usr/bin/promtool" ]; then
+    promtool_download=$(mktemp -d)
+    promtool_sudo=()
+    [ "$(id -u)" -eq 0 ] || promtool_sudo=(sudo)
+    (cd "$promtool_download" && { apt-get download prometheus >/dev/null 2>&1 ||
+        { "${promtool_sudo[@]}" apt-get update -qq && apt-get download prometheus >/dev/null; }; } &&
+        "${promtool_sudo[@]}" mkdir -p "$PROMTOOL_ROOT" && "${promtool_sudo[@]}" dpkg-deb -x prometheus_*.deb "$PROMTOOL_ROOT")
+    rm -rf "$promtool_download"
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=()
