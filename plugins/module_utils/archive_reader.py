@@ -325,14 +325,17 @@ def take_file(tar, info, name, contents, stager, hash_files):
     return member
 
 
-def stage_second_pass(path, contents, stage_dir, identities=None):
+def stage_second_pass(path, contents, stage_dir, identities=None, progress=None):
     """Stage the files of an archive whose backup.json came last, reading it again: every file must be the one
     the first pass read (same size and sha256, the archive the same sha256), or the archive changed meanwhile."""
     first = dict((name, member) for name, member in contents.files.items())
     again = ArchiveContents()
     again.encrypted = contents.encrypted
     staging = _Restage(again, first, stage_dir)
-    _run_pass(path, again, staging.read_members, identities=identities)
+    if progress is not None:
+        progress.phase("staging the files (a second read: backup.json came last)", files_total=len(first),
+                       bytes_total=contents.size)
+    _run_pass(path, again, staging.read_members, progress, identities)
     if again.sha256 != contents.sha256 or len(again.files) != len(first):
         raise PapermergeBackupError("archive %s changed while it was read (its sha256 differs between the two "
                                     "reads): nothing was written; run again on an archive nothing writes to"
@@ -509,5 +512,5 @@ def open_archive(path, stage_dir=None, spool_dir=None, verify=True, progress=Non
             "archive is incomplete" % (missing[0], len(missing)), member=missing[0],
             missing_files=missing[:MISSING_LISTED])
     if contents.staging_deferred:
-        stage_second_pass(path, contents, stage_dir, identities)
+        stage_second_pass(path, contents, stage_dir, identities, progress)
     return OpenedArchive(path, contents, backup, verified, missing, checksum_file)

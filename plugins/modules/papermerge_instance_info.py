@@ -31,6 +31,7 @@ description:
     from it whether archives stay on the host or only leave it.
 extends_documentation_fragment:
   - papermerge.backup.instance
+  - papermerge.backup.setting_names
 options:
   paths:
     description:
@@ -149,10 +150,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.instance_info import describe_instance
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import (
+    name_settings, setting_names_argument_spec)
 
 
 def argument_spec():
     spec = instance_argument_spec()
+    spec.update(setting_names_argument_spec())
     spec.update(
         paths=dict(type='list', elements='path', default=[]),
         check_database=dict(type='bool', default=True),
@@ -165,7 +169,7 @@ def main():
     try:
         result = describe_instance(module.params)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error), module.params['setting_names']), **error.details)
     # Ansible reserves "warnings" in results: they go through module.warn() instead.
     for warning in result.pop("warnings"):
         module.warn(warning)
