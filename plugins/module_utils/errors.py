@@ -83,6 +83,12 @@ def shown(value, limit=SHOWN_CHARS):
     return "%s...[%d more characters]" % (text[:limit], len(text) - limit)
 
 
-def listed(items, limit=None):
-    """At most limit (default LISTED) items of a list (or other iterable) from an archive, each through shown()."""
-    return [shown(item) for _index, item in zip(range(LISTED if limit is None else limit), items)]
+def listed(items, limit=None, chars=SHOWN_CHARS):
+    """At most limit (default LISTED) items of a list (or other iterable) from an archive, each through shown()
+    with at most chars characters."""
+    return [shown(item, chars) for _index, item in zip(range(LISTED if limit is None else limit), items)]
+
+
+# A collision line quotes a username and up to two paths, each bounded by backup.json's bounds already: enough
+# room for them, still bounded.
+CONFLICT_CHARS = 2000

@@ -40,7 +40,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.database import 
 from ansible_collections.papermerge.backup.plugins.module_utils.disk import FilesystemFlush
 from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identities_from_options
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import (
-    PapermergeBackupError, describe, explained, listed, out_of_memory)
+    CONFLICT_CHARS, PapermergeBackupError, describe, explained, listed, out_of_memory)
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_from_params
 from ansible_collections.papermerge.backup.plugins.module_utils.instance_lock import InstanceLock
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MovedFiles, partial_dirs
@@ -305,7 +305,7 @@ def _result(plan, archive, check_mode, warnings):
         # "skipped" is reserved in Ansible results (it marks a skipped task)
         skipped_counts=plan.skipped,
         unchanged_counts=plan.existing,
-        conflicts=listed(plan.conflicts),  # archive text: bounded (errors.listed)
+        conflicts=listed(plan.conflicts, chars=CONFLICT_CHARS),  # archive text: bounded (errors.listed)
         replaced_users=listed(user["username"] for user in plan.replaced_users),
         reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
         papermerge_version=archive.papermerge_version,

@@ -33,7 +33,7 @@ import uuid
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_json import node_path, parent_path
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import digest_stream
 from ansible_collections.papermerge.backup.plugins.module_utils.database import normalize_uuid
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, listed
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import CONFLICT_CHARS, PapermergeBackupError, listed
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MediaTargets
 from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
@@ -564,4 +564,4 @@ def refuse_conflicts(plan, on_conflict):
         "the archive collides with existing data (%d collision%s): %s%s. Nothing was written: restore into an "
         "empty instance, remove the colliding data, or set %s: skip to restore everything else"
         % (len(plan.conflicts), "" if len(plan.conflicts) == 1 else "s", shown,
-           " (and %d more)" % more if more > 0 else "", setting("on_conflict")), conflicts=listed(plan.conflicts))
+           " (and %d more)" % more if more > 0 else "", setting("on_conflict")), conflicts=listed(plan.conflicts, chars=CONFLICT_CHARS))

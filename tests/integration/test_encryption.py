@@ -28,7 +28,6 @@ from ansible_run import run_module
 from papermerge_host import assert_states_equal, without_keys
 from playbook_run import REPO, instance_inventory, run_playbook
 from test_papermerge_backup import LOST_BY_PAPERMERGE_RESTORE
-from test_papermerge_restore import add_user
 
 BACKUP = 'papermerge.backup.papermerge_backup'
 RESTORE = 'papermerge.backup.papermerge_restore'
@@ -263,9 +262,10 @@ def marked_instance(make_instance):
     """A seeded instance with a user named MARKER_USER and a document file holding MARKER_DOC (after random,
     incompressible bytes, so that an unencrypted archive stores it as it is)."""
     instance = make_instance('sqlite', seeded=True)
-    add_user(instance, MARKER_USER)
-    folder = next(Path(str(instance.media_root), 'docs').iterdir())
-    (folder / 'marker-scan.pdf').write_bytes(os.urandom(96 * 1024) + MARKER_DOC + os.urandom(1024))
+    instance.add_user(MARKER_USER, superuser=True)
+    # A version's own file (the backup archives only files the database references), rewritten.
+    version_file = sorted(path for path in Path(str(instance.media_root), 'docs').rglob('*') if path.is_file())[0]
+    version_file.write_bytes(os.urandom(96 * 1024) + MARKER_DOC + os.urandom(1024))
     return instance
 
 
