@@ -22,6 +22,8 @@ CHECKSUM_SUFFIX = ".sha256"
 # that the next backup can tell a killed one's leftovers from everything else there.
 TEMP_PREFIX = ".papermerge-backup-"
 TEMP_SUFFIX = ".tmp"
+
+
 # A document version's folder below docs/ and sidecars/, as Papermerge 2.1's DocumentPath makes it: a version 0
 # has none of its own.  Its file is docs/<folder>/<file_name>; its sidecars are below sidecars/<folder>/.
 def version_folder(user_id, document_id, number):

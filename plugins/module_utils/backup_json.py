@@ -324,8 +324,8 @@ class _Integer:
         if not isinstance(value, int) or isinstance(value, bool):
             raise _broken(member, "%r is missing or not a number" % key, where)
         if not self.low <= value <= self.high:
-            raise _broken(member, "%r is %d, outside %d..%d, what its column holds" % (key, value, self.low,
-                                                                                     self.high), where)
+            raise _broken(member, "%r is %d, outside %d..%d, what its column holds"
+                          % (key, value, self.low, self.high), where)
         return value
 
     def too_long(self, key):
@@ -523,8 +523,8 @@ def _check_node(node, where, member):
     if not title or title in (".", "..") or any(c in title for c in "/\x00"):
         raise _broken(member, "title %r is not a valid node title" % shown(title), where)
     if node_path(node).rsplit("/", 1)[-1] != title:
-        raise _broken(member, "breadcrumb %r does not end with the title %r" % (shown(node["breadcrumb"]),
-                                                                              shown(title)), where)
+        raise _broken(member, "breadcrumb %r does not end with the title %r"
+                      % (shown(node["breadcrumb"]), shown(title)), where)
     if node["ctype"] == "document":
         if node.get("id") is None:
             raise _broken(member, "'id' is missing", where)

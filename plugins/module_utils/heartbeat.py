@@ -21,8 +21,8 @@ import time
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
 
+from ansible.module_utils.urls import open_url
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 EVENTS = ("start", "success", "fail")
@@ -82,11 +82,12 @@ def send_ping(url, event, body=None, timeout=10, retries=1):
 
 def _try_once(target, data, timeout):
     # Healthchecks takes GET and POST alike; a body makes it a POST, which is how it records the message.
-    request = Request(target, data=data, headers={"User-Agent": USER_AGENT})
+    headers = {"User-Agent": USER_AGENT}
     if data is not None:
-        request.add_header("Content-Type", "text/plain; charset=utf-8")
+        headers["Content-Type"] = "text/plain; charset=utf-8"
     try:
-        response = urlopen(request, timeout=timeout)
+        response = open_url(target, data=data, headers=headers, method="POST" if data is not None else "GET",
+                            timeout=timeout, http_agent=USER_AGENT)
         try:
             response.read(4096)
         finally:

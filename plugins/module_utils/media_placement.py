@@ -208,6 +208,7 @@ class MovedFiles:
         self.known_dirs.update(missing)
         self.known_dirs.add(directory)
 
+
 def _owner_of(path):
     try:
         info = os.stat(path)

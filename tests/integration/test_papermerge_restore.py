@@ -149,8 +149,8 @@ def test_collisions_are_refused_with_nothing_written(make_instance, sqlite_archi
 
 
 @pytest.mark.parametrize('engine', ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
-def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(make_instance, seeded_sqlite,
-                                                                       sqlite_archive, engine):
+def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(
+        make_instance, seeded_sqlite, sqlite_archive, engine):
     """What the official image's `init` leaves before anyone restores: its own admin (another id, another
     password), owning nothing but .home and .inbox. The archive's admin takes its place, id and hash and all."""
     target = make_instance(engine)

@@ -108,7 +108,7 @@ class DockerDaemon:
         """The daemon as a child of ``lease -- COMMAND`` uses it, without a lease of its own:
         what it creates carries the lease's run id and process, which outlive the child (each
         of Molecule's steps is a process of its own), and goes when the lease ends."""
-        run_id, _, pid = os.environ.get(LEASE_VARIABLE, '').partition(':')
+        run_id, _colon, pid = os.environ.get(LEASE_VARIABLE, '').partition(':')
         if not run_id or not pid.isdigit():
             raise DockerError('%s is not set: run this under `python3 tests/support/'
                               'docker_daemon.py lease -- ...`' % LEASE_VARIABLE)

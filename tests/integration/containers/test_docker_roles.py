@@ -8,7 +8,6 @@ Deployments are few and shared: the session's read-only seeded compose deploymen
 sources; each round trip restores into one fresh container of its own.
 """
 
-import json
 from pathlib import Path
 
 import pytest
@@ -178,8 +177,8 @@ def test_docker_errors_say_what_to_do(seeded_compose_deployment, created_contain
     env = controller_environment(docker_daemon)
     fetch = {'papermerge_backup_fetch_dir': str(tmp_path / 'fetched')}
 
-    def backup_fails(inventory, extravars=fetch):
-        return failure_of(run_playbook(BACKUP, inventory, extravars, env=env))
+    def backup_fails(inventory, extravars=None):
+        return failure_of(run_playbook(BACKUP, inventory, fetch if extravars is None else extravars, env=env))
 
     missing = backup_fails(user_inventory(backend, ansible_host='pmbt-no-such-container'))
     assert 'There is no container pmbt-no-such-container on the Docker host' in missing

@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.papermerge.backup.plugins.module_utils import restore_journal
 from ansible_collections.papermerge.backup.plugins.module_utils.database import connect
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal import (
