@@ -40,7 +40,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils import backup_js
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import check_checksum_file
-from ansible_collections.papermerge.backup.plugins.module_utils.encryption import is_encrypted_file, open_plaintext
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import open_plaintext
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, shown
 from ansible_collections.papermerge.backup.plugins.module_utils.gunzip import (
     MAX_RATIO, InflatedStream, InflateLimitExceeded, inflate_limit)
@@ -144,7 +144,6 @@ def read_archive(path, stage_dir=None, spool_dir=None, hash_files=True, progress
     identities: the age identities that open an encrypted archive (encryption.identities_from_options).
     """
     contents = ArchiveContents()
-    contents.encrypted = is_encrypted_file(path)
     reading = _Pass(contents, stage_dir, spool_dir or stage_dir, hash_files)
     _run_pass(path, contents, reading.read_members, progress, identities)
     check_symlinks(contents)
@@ -166,7 +165,12 @@ def _run_pass(path, contents, read_members, progress=None, identities=None):
         raise PapermergeBackupError("cannot open archive %s: %s" % (path, error), archive=path)
     hashing = _HashingReader(raw)
     try:
-        source = open_plaintext(hashing, path, identities) if contents.encrypted else hashing
+        # Whether it is an age file is told by its first bytes, read once as part of the pass (a restore
+        # reads the archive no more often than it must).
+        head = hashing.read(len(age.VERSION_LINE))
+        contents.encrypted = age.is_age(head)
+        stream = _Prefixed(head, hashing)
+        source = open_plaintext(stream, path, identities) if contents.encrypted else stream
     except BaseException:
         raw.close()
         raise
@@ -415,6 +419,28 @@ def _spool(tar, info, spool_dir, file_name, sealed):
         spool.remove()
         raise
     return spool, digest.hexdigest()
+
+
+class _Prefixed:
+    """A reader that gives the bytes already read from the start of stream (head) again, then the rest."""
+
+    def __init__(self, head, stream):
+        self.head = head
+        self.stream = stream
+
+    def read(self, size=-1):
+        if not self.head:
+            return self.stream.read(size)
+        if size is None or size < 0:
+            data, self.head = self.head + self.stream.read(), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        if len(data) < size:
+            data += self.stream.read(size - len(data))
+        return data
+
+    def readable(self):
+        return True
 
 
 class _HashingReader:

@@ -145,15 +145,6 @@ def is_encrypted_name(name):
     return name.endswith(ENCRYPTED_SUFFIX)
 
 
-def is_encrypted_file(path):
-    """Whether the file at path starts as an age file does."""
-    try:
-        with open(path, "rb") as handle:
-            return age.is_age(handle.read(len(age.VERSION_LINE)))
-    except (IOError, OSError):
-        return False
-
-
 def identity_argument_spec():
     """The options that open an encrypted archive (documented in doc_fragments/age_identity.py)."""
     return dict(

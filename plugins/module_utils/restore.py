@@ -95,6 +95,7 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
     db = connect(instance.database)
     try:
         check_schema(db)
+        progress.phase("waiting for any other restore or backup of this instance")
         with InstanceLock(media_root, exclusive=not check_mode, timeout=lock_timeout, create=not check_mode,
                           holder=dict(operation="restore", archive=src)) as lock:
             reached("restore:locked")

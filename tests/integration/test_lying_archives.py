@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from ansible_run import run_module
-from file_tree import tree_snapshot
+from file_tree import media_snapshot
 from papermerge_host import assert_states_equal
 
 RESTORE = 'papermerge.backup.papermerge_restore'
@@ -189,12 +189,12 @@ def restore(instance, archive):
 
 
 def assert_refused_and_unchanged(instance, archive, message):
-    before, media_before = instance.state(), tree_snapshot(instance.media_root)
+    before, media_before = instance.state(), media_snapshot(instance.media_root)
     result = restore(instance, archive)
     assert result['failed'], 'the lying archive was restored: %s' % json.dumps(result)[:2000]
     assert message in result['msg'], result['msg'][:2000]
     assert len(json.dumps(result)) < RESULT_MAX, 'a result of %d bytes' % len(json.dumps(result))
-    assert tree_snapshot(instance.media_root) == media_before, 'the media root changed (or staging was left)'
+    assert media_snapshot(instance.media_root) == media_before, 'the media root changed (or staging was left)'
     assert_states_equal(instance.state(), before)
     return result
 

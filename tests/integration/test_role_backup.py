@@ -321,8 +321,8 @@ def test_a_venv_without_papermerge_is_told_as_papermerge_venv(make_instance, tmp
     [failure] = run.results('Wait for the backup to finish', host='docs01')
     assert "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running " \
            'the module (%s/bin/python' % plain in failure['msg'], failure['msg']
-    assert failure['msg'].endswith('Point papermerge_venv at the virtualenv Papermerge runs from, or set '
-                                   'papermerge_version to the version it runs (2.1.5, say)')
+    assert failure['msg'].endswith('Point papermerge_venv at the virtualenv Papermerge runs from, or give the '
+                                   'version it runs: papermerge_version (for example 2.1.9)')
     assert 'ansible_python_interpreter' not in failure['msg']
 
 

@@ -86,18 +86,18 @@ def test_backup_to_the_bucket_then_restore_from_it(make_instance, s3_server, buc
         'papermerge_restore_upload_dir': str(tmp_path / 'download'),
         'papermerge_restore_poll_interval': '1',
     })
-    restore_preview = run_playbook(RESTORE, instance_inventory(target), restore_vars, check=True)
+    restore_preview = run_playbook(RESTORE, instance_inventory(target, 'docs01'), restore_vars, check=True)
     assert restore_preview.ok, restore_preview.explain()
     assert not (tmp_path / 'download').exists(), 'check mode downloaded the archive'
 
-    restored = run_playbook(RESTORE, instance_inventory(target), restore_vars)
+    restored = run_playbook(RESTORE, instance_inventory(target, 'docs01'), restore_vars)
     assert restored.ok, restored.explain()
     fetched = tmp_path / 'download' / name
     assert hashlib.sha256(fetched.read_bytes()).hexdigest() == made['sha256']
     assert (tmp_path / 'download' / (name + '.sha256')).read_text() == '%s  %s\n' % (made['sha256'], name)
     assert_states_equal(source.state(), target.state())
 
-    again = run_playbook(RESTORE, instance_inventory(target), restore_vars)
+    again = run_playbook(RESTORE, instance_inventory(target, 'docs01'), restore_vars)
     assert again.ok, again.explain()
     assert again.changed() == 0, again.changed_tasks()
 
@@ -117,7 +117,7 @@ def test_an_object_changed_after_its_upload_is_refused_with_nothing_written(
     target = make_instance()
     make_manage_py_executable(target)
     before = target.state()
-    restore = run_playbook(RESTORE, instance_inventory(target), {
+    restore = run_playbook(RESTORE, instance_inventory(target, 'docs01'), {
         'papermerge_restore_archive': 's3://%s/%s' % (bucket, key),
         'papermerge_restore_upload_dir': str(tmp_path / 'download'),
         'papermerge_restore_poll_interval': '1',
