@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,7 +101,9 @@ def test_check_mode_lists_what_goes_and_comes_back_by_name_and_path(drifted):
     first_renamed = documents[0].rsplit('/', 1)[0] + '/renamed since.pdf'
     assert ("admin's document %s: renamed since the backup, the archive has it as %s" % (first_renamed, documents[0])
             in reverted), reverted
-    assert "user admin: email changed since the backup" in reverted, reverted
+    assert "user admin: email, updated at changed since the backup" in reverted, reverted
+    [changed] = [line for line in reverted if line.startswith('media file sidecars/user_%s/' % admin['id'])]
+    assert changed.endswith('.txt: its content changed since the backup'), changed
     assert any(line.startswith("admin's document %s: its tags changed" % documents[2]) for line in reverted), reverted
     # The moved document is said with its folder; its own line would repeat it.
     assert planned['removed_counts']['users'] == 1 and planned['removed_counts']['tags'] == 1
@@ -114,13 +117,16 @@ def test_a_replace_failing_mid_way_leaves_the_drifted_instance_exactly_as_it_was
     archive's goes: the restore fails, the transaction rolls back and every file goes back."""
     instance, archive, at_backup = drifted(engine)
     drifted_state = instance.state()
+    [changed] = [name for name in drifted_state['files'] if name in at_backup['files']
+                 and drifted_state['files'][name] != at_backup['files'][name]]
     run = DrivenRun(instance, archive, tmp_path, stop_at='restore:rows')
-    aside = Path(instance.media_root, STAGING, 'aside')
-    assert aside.is_dir() and any(aside.iterdir()), 'nothing moved aside by the time of the rows'
-    [changed] = [name for name in drifted_state['files'] if name.endswith('.txt')
-                 and drifted_state['files'][name] != at_backup['files'].get(name)]
-    Path(instance.media_root, changed).write_text('someone else wrote this meanwhile\n')
-    result = run.go_on()
+    try:
+        aside = Path(instance.media_root, STAGING, 'aside')
+        assert aside.is_dir() and any(aside.iterdir()), 'nothing moved aside by the time of the rows'
+        assert not Path(instance.media_root, changed).exists()
+        Path(instance.media_root, changed).write_text('someone else wrote this meanwhile\n')
+    finally:
+        result = run.go_on()
     assert result['failed']
     assert result['msg'].startswith('media file %s appeared while restoring' % changed), result['msg']
     assert 'rolled back' in result['msg'] and 'the files moved aside put back' in result['msg'], result['msg']
@@ -136,10 +142,11 @@ class DrivenRun:
         params = json.dumps(dict(project_dir=str(instance.project_dir), src=str(archive), mode='replace'))
         env = dict((key, value) for key, value in os.environ.items() if not key.startswith('PAPERMERGE'))
         env.update(PAPERMERGE_BACKUP_TEST_STOP_AT=stop_at, TMPDIR=str(tmp_path))
-        self.process = subprocess.Popen([str(instance.python), str(DRIVER), 'restore'], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-        self.process.stdin.write(params)
-        self.process.stdin.close()
+        with tempfile.TemporaryFile('w+') as stdin:
+            stdin.write(params)
+            stdin.seek(0)
+            self.process = subprocess.Popen([str(instance.python), str(DRIVER), 'restore'], stdin=stdin,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
         deadline = time.monotonic() + 300
         while not self.stopped():
             assert self.process.poll() is None, 'the run ended before %s: %s' % (stop_at, self.process.stdout.read())
