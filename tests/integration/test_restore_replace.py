@@ -164,3 +164,54 @@ class DrivenRun:
             return json.loads(out)
         except ValueError:
             raise AssertionError('no result (exit %s): %s' % (self.process.returncode, err[-3000:]))
+
+
+ROLE_PLAY = [{
+    'name': 'Roll the Papermerge host back to the archive',
+    'hosts': 'papermerge',
+    'gather_facts': False,
+    'roles': [{'role': 'papermerge.backup.restore'}],
+}]
+
+
+def test_the_restore_role_rolls_a_drifted_host_back_and_then_has_nothing_to_do(make_instance, tmp_path):
+    from playbook_run import instance_inventory, make_manage_py_executable, run_playbook
+
+    instance = make_instance('sqlite', seeded=True)
+    make_manage_py_executable(instance)
+    controller = tmp_path / 'controller'
+    controller.mkdir()
+    made = run_module(BACKUP, dict(project_dir=str(instance.project_dir), dest=str(controller) + '/',
+                                   label='localhost'), python=instance.python)
+    assert not made['failed'], made.get('msg')
+    at_backup = instance.state()
+    instance.drift()
+    drifted_state = instance.state()
+    extravars = {
+        'papermerge_restore_archive': made['archive'],
+        'papermerge_restore_upload_dir': str(tmp_path / 'upload'),
+        'papermerge_restore_poll_interval': '1',
+        'papermerge_restore_mode': 'replace',  # as an AWX survey's multiple choice gives it
+    }
+    inventory = instance_inventory(instance)
+
+    preview = run_playbook(ROLE_PLAY, inventory, dict(extravars, papermerge_restore_archive_on_host=True),
+                           check=True)
+    assert preview.ok, preview.explain()
+    [listed] = preview.results('Report what rolling the host back to the archive removes and puts back')
+    assert 'user drifter, with all they own' in listed['msg']['removes'], listed['msg']
+    assert any(line.startswith("admin's document ") and 'renamed since the backup' in line
+               for line in listed['msg']['puts_back']), listed['msg']
+    assert instance.state() == drifted_state, 'check mode changed the host'
+
+    first = run_playbook(ROLE_PLAY, inventory, extravars)
+    assert first.ok, first.explain()
+    assert any(name.startswith('Rebuild the search index') for name in first.changed_tasks()), first.changed_tasks()
+    [report] = first.results('Report the restore')
+    assert 'Rolled back to the archive: removed ' in report['msg'], report['msg']
+    assert_states_equal(instance.state(), at_backup)
+
+    second = run_playbook(ROLE_PLAY, inventory, extravars)
+    assert second.ok, second.explain()
+    assert second.changed_tasks() == [], second.changed_tasks()
+    assert_states_equal(instance.state(), at_backup)
