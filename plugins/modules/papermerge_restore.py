@@ -296,10 +296,10 @@ replaced_users:
   sample: ["admin"]
 removed:
   description:
-    - O(mode=replace) only (empty otherwise) - what was removed because the archive does not hold it (in check mode,
-      would be), one line each, as the user knows it - C(user bob, with all they own), C(alice's document
+    - "O(mode=replace) only (empty otherwise): what was removed because the archive does not hold it (in check mode,
+      would be), one line each, as the user knows it: C(user bob, with all they own), C(alice's document
       .home/Drafts/new.pdf), C(alice's folder .home/Drafts, with everything in it), C(alice's tag urgent),
-      C(media file docs/...) (files of a removed user or document are not listed one by one).
+      C(media file docs/...) (files of a removed user or document are not listed one by one)."
     - At most 1000 lines; text from the archive or the instance cut after 200 characters.
   returned: success
   type: list
@@ -307,11 +307,11 @@ removed:
   sample: ["user bob, with all they own", "alice's document .home/Drafts/new.pdf"]
 reverted:
   description:
-    - O(mode=replace) only (empty otherwise) - what the archive holds otherwise and was put back as it has it (in
-      check mode, would be), with what changed, e.g. C(alice's document .home/offer.pdf - renamed since the backup,
-      the archive has it as .home/quote.pdf) or C(user alice - email, password changed since the backup). A
+    - "O(mode=replace) only (empty otherwise): what the archive holds otherwise and was put back as it has it (in
+      check mode, would be), with what changed, for example C(alice's document .home/offer.pdf: renamed since the
+      backup, the archive has it as .home/quote.pdf) or C(user alice: email, password changed since the backup). A
       changed folder or document is removed and restored from the archive; the files of the archive that the
-      instance holds unchanged stay where they are.
+      instance holds unchanged stay where they are."
     - At most 1000 lines.
   returned: success
   type: list
@@ -319,9 +319,9 @@ reverted:
   sample: ["alice's document .home/offer.pdf: renamed since the backup, the archive has it as .home/quote.pdf"]
 removed_counts:
   description:
-    - O(mode=replace) only (zeros otherwise) - rows and media files removed (in check mode, would be), by kind, users,
+    - "O(mode=replace) only (zeros otherwise): rows and media files removed (in check mode, would be), by kind, users,
       folders, documents, versions, pages, tags and files. What is put back counts here as removed and in
-      RV(counts) as created.
+      RV(counts) as created."
   returned: success
   type: dict
   sample: {"users": 1, "folders": 1, "documents": 2, "versions": 2, "pages": 3, "tags": 1, "files": 9}
