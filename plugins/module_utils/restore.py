@@ -145,7 +145,8 @@ class _Run:
     def plan(self, db, archive):
         """The plan (restore_plan); in replace mode with what goes first (plan.replace, else None)."""
         self.progress.phase("comparing the archive with the instance", files_total=len(archive.contents.files))
-        replace = plan_replace(db, archive.backup, archive.contents, self.media_root) if self.replace else None
+        replace = plan_replace(db, archive.backup, archive.contents, self.media_root,
+                               progress=self.progress) if self.replace else None
         plan = make_plan(db, archive.backup, archive.contents, self.media_root, progress=self.progress,
                          replace=replace)
         plan.replace = replace

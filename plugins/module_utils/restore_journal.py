@@ -198,15 +198,19 @@ def undo_journal(media_root, staging_dir, journal, db):
     restore's (its rows were never committed), so the file is one the running Papermerge wrote there since, into
     a folder the restore had moved in.  A file moved_in names itself always goes: the restore put it there
     (link() never replaces a file), also into a document the instance has (replace mode).  Folders are removed
-    once empty; then every moved_aside path is put back.
+    once empty; then every moved_aside path is put back.  A path moved_aside names that is not in aside/ was never
+    moved aside (the run was killed before): what is there is the instance's own and stays.
     """
     files = []
     for name in journal["moved_in"]:
         files.extend(_files_below(media_root, name))
     keep = _documents_with_rows(db, files)
+    untouched = _never_moved_aside(staging_dir, journal)
     own = set(journal["moved_in"])
     removed = 0
     for name in files:
+        if name in untouched:
+            continue
         if name in own or _document_of(name) not in keep:
             os.unlink(_inside(media_root, name))
             removed += 1
@@ -266,6 +270,12 @@ def _documents_with_rows(db, names):
                           [db.uuid_param(document) for document in chunk])
         found.update(normalize_uuid(row["id"]) for row in rows)
     return found
+
+
+def _never_moved_aside(staging_dir, journal):
+    """The moved_aside names the undone run had not moved aside yet."""
+    return set(name for name in journal["moved_aside"]
+               if not os.path.lexists(os.path.join(staging_dir, ASIDE_NAME, *name.split("/"))))
 
 
 def _put_back(media_root, staging_dir, name):

@@ -63,14 +63,15 @@ class ReplacePlan:
         return bool(self.users or self.nodes or self.tags or self.updated_users or self.aside)
 
 
-def plan_replace(db, backup, contents, media_root):
-    """Compare the instance with the archive; nothing is written.  Returns a ReplacePlan."""
+def plan_replace(db, backup, contents, media_root, progress=None):
+    """Compare the instance with the archive; nothing is written.  Returns a ReplacePlan.  progress
+    (progress.Progress) hears how many of the archive's files were compared with the instance's."""
     plan = ReplacePlan()
     users = dict((normalize_uuid(row["id"]), row) for row in db.execute("SELECT * FROM core_user"))
     kept = _plan_users(db, plan, backup, users)
     _plan_tags(db, plan, backup, kept, users)
     _plan_nodes(db, plan, backup, kept, users)
-    _plan_media(plan, contents, media_root)
+    _plan_media(plan, contents, media_root, progress)
     return plan
 
 
@@ -205,7 +206,7 @@ def _node_line(username, ctype, path, node_id, reasons, archive_paths, owner):
     return "%s: %s" % (what, reasons.get(node_id) or "changed since the backup")
 
 
-def _plan_media(plan, contents, media_root):
+def _plan_media(plan, contents, media_root, progress):
     """Every media file the archive does not hold as it is goes aside; a folder holding none of the archive's
     goes aside whole."""
     folders = set()
@@ -216,22 +217,24 @@ def _plan_media(plan, contents, media_root):
             end = name.rfind("/", 0, end)
     for top in MEDIA_TOPS:
         if os.path.isdir(os.path.join(media_root, top)) and not os.path.islink(os.path.join(media_root, top)):
-            _plan_folder(plan, contents.files, folders, media_root, top)
+            _plan_folder(plan, contents.files, folders, media_root, top, progress)
 
 
-def _plan_folder(plan, files, folders, media_root, name):
+def _plan_folder(plan, files, folders, media_root, name, progress):
     for entry in sorted(os.listdir(os.path.join(media_root, *name.split("/")))):
         child = name + "/" + entry
         path = os.path.join(media_root, *child.split("/"))
         mode = os.lstat(path).st_mode
         if stat.S_ISDIR(mode) and child in folders:
-            _plan_folder(plan, files, folders, media_root, child)
+            _plan_folder(plan, files, folders, media_root, child, progress)
         elif stat.S_ISDIR(mode):
             plan.aside.append(child)
             plan.counts["files"] += sum(len(names) for _dir, _subdirs, names in os.walk(path))
             _say_media(plan, child, "media folder %s, which the archive does not have" % child)
         elif child in files and _same_file(path, files[child]):
             plan.same_files.add(child)
+            if progress is not None:
+                progress.update(len(plan.same_files), 0)
         else:
             plan.aside.append(child)
             plan.counts["files"] += 1

@@ -198,3 +198,16 @@ def test_a_committed_replace_keeps_the_archive_s_files_and_deletes_what_it_moved
     assert listing(media) == ['docs/user_a/mine.pdf', document + 'a.pdf', document + 'b.pdf']
     assert (media / document / 'a.pdf').read_bytes() == b'the archive\'s version'
     assert not (media / '.papermerge-restore').exists()
+
+
+def test_a_replace_killed_before_it_moved_anything_aside_leaves_the_instance_s_files(media, db):
+    """The journal lists a file to move aside and the archive's to move in at the same path; killed before either
+    move, the file there is the instance's own."""
+    document = 'docs/%s/document_%s/v1/a.pdf' % (USER, APP_DOCUMENT)
+    (media / document).parent.mkdir(parents=True)
+    (media / document).write_bytes(b'the instance\'s version')
+    before = dict((name, (media / name).read_bytes()) for name in listing(media))
+    staging = Staging(str(media)).__enter__()
+    Journal(staging.path, '/backups/a.tar.gz', moved_in=[document], moved_aside=[document]).write()
+    assert 'removed the 0 file(s)' in recover(str(media), db)[0]
+    assert dict((name, (media / name).read_bytes()) for name in listing(media)) == before
