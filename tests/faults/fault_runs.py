@@ -18,6 +18,7 @@ Checks after each fault and the run after it:
 import hashlib
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess

@@ -215,3 +215,21 @@ def test_the_restore_role_rolls_a_drifted_host_back_and_then_has_nothing_to_do(m
     assert second.ok, second.explain()
     assert second.changed_tasks() == [], second.changed_tasks()
     assert_states_equal(instance.state(), at_backup)
+
+
+def test_papermerge_s_own_archive_rolls_back_and_then_has_nothing_to_do(seeded_sqlite, make_instance, tmp_path):
+    """Papermerge's own archives carry no folder, version, page or tag ids and no folder languages: replace goes
+    by path there, and a replace right after a restore of one changes nothing."""
+    archive = tmp_path / 'own-backup.tar.gz'
+    seeded_sqlite.manage('backup', str(archive))
+    target = make_instance('sqlite')
+    assert not restore(target, archive)['failed']
+    restored = target.state()
+    again = restore(target, archive, mode='replace')
+    assert not again['failed'], again.get('msg')
+    assert again['changed'] is False, (again['removed'], again['reverted'])
+    target.add_user('drifter', folder='Taxes')
+    result = restore(target, archive, mode='replace')
+    assert not result['failed'], result.get('msg')
+    assert result['removed'] == ['user drifter, with all they own'], result['removed']
+    assert_states_equal(target.state(), restored)
