@@ -94,6 +94,7 @@ class Plan:
         self.targets = None
         self.replaced_users = []       # {'id', 'username'} of existing users the archive's users replace
         self.hidden = _NOTHING_HIDDEN  # what a replace removes: not seen (restore_replace.ReplacePlan)
+        self.replace = None            # that ReplacePlan (restore.py sets it), None in merge mode
 
     @property
     def changed(self):
