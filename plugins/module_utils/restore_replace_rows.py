@@ -26,6 +26,9 @@ _BOOLS = ("is_superuser", "is_staff", "is_active", "pinned", "ocr")
 USER_COLUMNS = ("password", "last_login", "is_superuser", "username", "first_name", "last_name", "email",
                 "is_staff", "is_active", "date_joined", "created_at", "updated_at")
 _USER_OPTIONAL = ("last_login", "date_joined", "created_at", "updated_at")
+# What add_memberships() writes for a user: removed first when a staying user is set back.
+MEMBERSHIPS = (("core_user_groups", "user_id"), ("core_user_user_permissions", "user_id"),
+               ("dynamic_preferences_users_userpreferencemodel", "instance_id"))
 
 
 def comparable(column, value):
@@ -238,7 +241,7 @@ def update_users(db, plan, merge_plan, backup):
         values = _user_values(db, user)
         db.execute("UPDATE core_user SET %s WHERE id = %%s" % ", ".join("%s = %%s" % column for column in values),
                    list(values.values()) + [param])
-        for table, column in USER_REFERENCES[:3]:
+        for table, column in MEMBERSHIPS:
             db.execute("DELETE FROM %s WHERE %s = %%s" % (table, column), (param,))
         add_memberships(db, writer, merge_plan, user)
     writer.flush()
