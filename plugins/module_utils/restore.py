@@ -19,6 +19,11 @@ Order of work (docs/design.md "Data flow"), one module per step:
    commit token, the rows Papermerge's ORM would write (restore_rows), files moved into place
    (media_placement), a filesystem flush that fails on a write error (disk), commit;
 5. the journal marked committed, the token row and the staging directory removed; the result.
+mode="replace" makes the instance exactly the archive (restore_replace): in the same transaction, what the
+archive does not hold as it is (users, tags, folders, documents, media files) is planned away, the journal lists
+the media paths moved aside, the rows go, the paths are renamed into the staging directory's aside/, then the
+archive's rows and files go in as in a merge; aside/ goes with the staging directory after the commit, and any
+failure or kill before it puts everything back.
 Any failure before the commit rolls the transaction back and removes every file moved; when even that cannot be
 done (or the database cannot tell whether a lost commit happened), the journal stays for the next run.  Check
 mode takes the lock shared (it waits for a running restore), writes nothing, spools backup.json to a private
@@ -51,6 +56,8 @@ from ansible_collections.papermerge.backup.plugins.module_utils.progress import 
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, refuse_conflicts
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_preflight import (
     check_free_space, check_media_root, check_source, check_version, check_writable, no_space_error, no_space_text)
+from ansible_collections.papermerge.backup.plugins.module_utils.restore_replace import (
+    COUNT_KEYS as REPLACE_COUNT_KEYS, existing_document_dirs, move_aside, plan_replace, remove_rows, update_users)
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_rows import insert_rows
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import check_schema
 from ansible_collections.papermerge.backup.plugins.module_utils.spool_dir import SpoolDir
@@ -67,6 +74,7 @@ def run_restore(params, check_mode=False):
         try:
             instance, version = instance_from_params(params)
             result = restore(instance, params["src"], on_conflict=params.get("on_conflict") or "fail",
+                             mode=params.get("mode") or "merge",
                              allow_newer_version=bool(params.get("allow_newer_version")), check_mode=check_mode,
                              instance_version=version, lock_timeout=params.get("lock_timeout", LOCK_TIMEOUT),
                              progress=progress, aim=(params.get("expected_label"), params.get("confirm_label")),
@@ -79,8 +87,10 @@ def run_restore(params, check_mode=False):
 
 def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_mode=False,
             instance_version=None, lock_timeout=LOCK_TIMEOUT, progress=None, aim=(None, None),
-            identities=None):
+            identities=None, mode="merge"):
     """Restore the archive src into instance; returns the result dict the module reports.
+
+    mode: "merge" adds what the instance lacks; "replace" also removes and sets back what differs.
 
     progress (progress.Progress) hears how far the restore is; None: nobody asks.  aim: (the label of the host
     restored into, the confirmation of another label); (None, None): no check.  identities: what opens an
@@ -91,7 +101,7 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
     media_root = check_media_root(instance.media_root)
     check_writable(media_root)
     run = _Run(instance, src, media_root, on_conflict, allow_newer_version, instance_version, lock_timeout)
-    run.progress, run.aim, run.identities = progress, aim, identities
+    run.progress, run.aim, run.identities, run.replace = progress, aim, identities, mode == "replace"
     db = connect(instance.database)
     try:
         check_schema(db)
@@ -127,6 +137,7 @@ class _Run:
         self.progress = Progress(None, "restore")
         self.aim = (None, None)
         self.identities = None
+        self.replace = False
 
     def read(self, **where):
         """open_archive() with progress; then the checks on what it says: the aim, the version."""
@@ -138,8 +149,13 @@ class _Run:
         return archive
 
     def plan(self, db, archive):
+        """The plan (restore_plan); in replace mode with what goes first (plan.replace, else None)."""
         self.progress.phase("comparing the archive with the instance", files_total=len(archive.contents.files))
-        plan = make_plan(db, archive.backup, archive.contents, self.media_root, progress=self.progress)
+        replace = plan_replace(db, archive.backup, archive.contents, self.media_root,
+                               progress=self.progress) if self.replace else None
+        plan = make_plan(db, archive.backup, archive.contents, self.media_root, progress=self.progress,
+                         replace=replace)
+        plan.replace = replace
         refuse_conflicts(plan, self.on_conflict)
         return plan
 
@@ -174,22 +190,26 @@ class _Run:
                 db.lock_restores(self.lock_timeout)
                 plan = self.plan(db, archive)
                 reached("restore:planned")
-                if not plan.changed:
+                if not _changes(plan):
                     return plan, []
                 self.progress.phase("writing the rows and moving the files into place")
-                moves = moved.plan_moves(plan.files, partial_dirs(plan.files, archive.contents.files))
+                moves = moved.plan_moves(plan.files, _partial_dirs(plan, archive))
+                aside = plan.replace.aside if plan.replace else []
                 journal = Journal(staging.path, self.src, moved_in=[name for name, _members in moves],
-                                  made_dirs=moved.new_dirs)
+                                  made_dirs=moved.new_dirs, moved_aside=aside)
                 staging.keep = True  # from here on the journal says what to undo, should this run be killed
                 _write_media("writing the restore's journal", self.media_root, journal.write)
                 insert_token(db, journal.token)
                 reached("restore:journaled")
+                self._remove(db, plan, staging)
                 insert_rows(db, plan, archive.backup)
+                if plan.replace:
+                    update_users(db, plan.replace, plan, archive.backup)
                 reached("restore:rows")
                 _write_media("moving the staged files into place", self.media_root, moved.move_all, moves,
                              plan.targets)
                 reached("restore:moved")
-                if moved.count:
+                if moved.count or aside:
                     _write_media("flushing the restored files to disk", self.media_root, flush.flush)
                 reached("restore:flushed")
         except CommitError as error:
@@ -200,6 +220,13 @@ class _Run:
             raise self._rolled_back(error, journal, staging)
         reached("restore:committed")
         return plan, _finish(db, journal, staging)
+
+    def _remove(self, db, plan, staging):
+        """Replace mode: the rows that go deleted, the media paths that go renamed aside (the journal lists them)."""
+        if plan.replace:
+            remove_rows(db, plan.replace)
+            _write_media("moving media files aside", self.media_root, move_aside, self.media_root, staging.path,
+                         plan.replace.aside)
 
     def _after_failed_commit(self, error, journal, staging):
         """The COMMIT failed: ask the database (a new connection) whether it committed all the same."""
@@ -245,7 +272,8 @@ class _Run:
             text, details = "the restore failed while writing (%s)" % describe(error), {}
         if left is None:
             message = ("%s. The restore was rolled back: no rows were written and the %d file(s) already moved into "
-                       "the media root were removed" % (text.rstrip("."), removed))
+                       "the media root were removed%s" % (text.rstrip("."), removed, " (and the files moved aside "
+                                                          "put back)" if journal.content["moved_aside"] else ""))
         else:
             message = ("%s. The restore was rolled back: no rows were written, but the files it had moved into the "
                        "media root could not all be removed (%s): the journal in %s lists them, and the next "
@@ -299,16 +327,37 @@ def _staging_error(error, media_root):
     return error
 
 
+def _changes(plan):
+    return plan.changed or bool(plan.replace and plan.replace.changed)
+
+
+def _partial_dirs(plan, archive):
+    partial = partial_dirs(plan.files, archive.contents.files)
+    if plan.replace:
+        partial |= existing_document_dirs(plan.replace, plan.files)
+    return partial
+
+
+def _replace_result(plan):
+    """What replace mode removed and set back (in check mode, would): lines and counts; empty in merge mode."""
+    replace = plan.replace
+    return dict(removed=listed(replace.removed if replace else []),
+                reverted=listed(replace.reverted if replace else []),
+                removed_counts=replace.counts if replace else dict((key, 0) for key in REPLACE_COUNT_KEYS))
+
+
 def _result(plan, archive, check_mode, warnings):
-    return dict(
-        changed=plan.changed,
+    result = _replace_result(plan)
+    result.update(
+        changed=_changes(plan),
         counts=plan.created,
         # "skipped" is reserved in Ansible results (it marks a skipped task)
         skipped_counts=plan.skipped,
         unchanged_counts=plan.existing,
         conflicts=listed(plan.conflicts, chars=CONFLICT_CHARS),  # archive text: bounded (errors.listed)
         replaced_users=listed(user["username"] for user in plan.replaced_users),
-        reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0,
+        reindex_needed=plan.created["documents"] > 0 or plan.created["pages"] > 0 or bool(
+            plan.replace and plan.replace.counts["documents"]),
         papermerge_version=archive.papermerge_version,
         label=archive.label,
         archive_sha256=archive.contents.sha256,
@@ -319,3 +368,4 @@ def _result(plan, archive, check_mode, warnings):
         check_mode=check_mode,
         warnings=warnings,
     )
+    return result

@@ -11,7 +11,7 @@ one restore's at a time), at a fixed place so that the next run finds what a kil
   .backup.json, ...    spooled members (archive_reader.py); backup.json holds password hashes
   journal.json         written and fsynced BEFORE the first file moves into the media root
   committed.json       the journal, renamed so once its transaction has committed
-  aside/               reserved for the replace mode (existing paths moved aside until the commit)
+  aside/               replace mode: the media paths it moved aside, each under its own name, until the commit
 
 The journal lists, in order, the directories the restore creates in the media root (made_dirs), the files and
 whole directories it moves in (moved_in), and what it moves aside (moved_aside: empty in merge mode).  It names
@@ -196,15 +196,22 @@ def undo_journal(media_root, staging_dir, journal, db):
 
     Every file below a moved_in path goes, but one whose document has a row: that row is not the undone
     restore's (its rows were never committed), so the file is one the running Papermerge wrote there since, into
-    a folder the restore had moved in.  Folders are removed once empty.
+    a folder the restore had moved in.  A file moved_in names itself always goes: the restore put it there
+    (link() never replaces a file), also into a document the instance has (replace mode).  Folders are removed
+    once empty; then every moved_aside path is put back.  A path moved_aside names that is not in aside/ was never
+    moved aside (the run was killed before): what is there is the instance's own and stays.
     """
     files = []
     for name in journal["moved_in"]:
         files.extend(_files_below(media_root, name))
     keep = _documents_with_rows(db, files)
+    untouched = _never_moved_aside(staging_dir, journal)
+    own = set(journal["moved_in"])
     removed = 0
     for name in files:
-        if _document_of(name) not in keep:
+        if name in untouched:
+            continue
+        if name in own or _document_of(name) not in keep:
             os.unlink(_inside(media_root, name))
             removed += 1
     for name in reversed(journal["moved_in"]):
@@ -263,6 +270,12 @@ def _documents_with_rows(db, names):
                           [db.uuid_param(document) for document in chunk])
         found.update(normalize_uuid(row["id"]) for row in rows)
     return found
+
+
+def _never_moved_aside(staging_dir, journal):
+    """The moved_aside names the undone run had not moved aside yet."""
+    return set(name for name in journal["moved_aside"]
+               if not os.path.lexists(os.path.join(staging_dir, ASIDE_NAME, *name.split("/"))))
 
 
 def _put_back(media_root, staging_dir, name):

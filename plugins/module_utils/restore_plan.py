@@ -18,6 +18,10 @@ A user of the archive whose name an existing user with another id has is not a c
 owns nothing but the .home and .inbox folders Papermerge gives every user (no other node, no tag): a fresh
 instance's superuser, made by the image's `init` before anyone restores.  That user is replaced by the archive's
 (plan.replaced_users; restore_rows removes it in the restore's transaction).
+
+In replace mode (restore_replace) the plan is made of the instance as it will be once what the replace removes
+is gone: those users, nodes and tags are not seen (plan.hidden), the media files it moves aside are absent and
+those it found the same are not read again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -89,6 +93,8 @@ class Plan:
         self.unknown_permissions = []
         self.targets = None
         self.replaced_users = []       # {'id', 'username'} of existing users the archive's users replace
+        self.hidden = _NOTHING_HIDDEN  # what a replace removes: not seen (restore_replace.ReplacePlan)
+        self.replace = None            # that ReplacePlan (restore.py sets it), None in merge mode
 
     @property
     def changed(self):
@@ -99,12 +105,22 @@ class Plan:
         return node.status if node else None
 
 
-def make_plan(db, backup, contents, media_root, progress=None):
+class _NothingHidden:
+    users = nodes = tags = same_files = aside_files = frozenset()
+
+
+_NOTHING_HIDDEN = _NothingHidden()
+
+
+def make_plan(db, backup, contents, media_root, progress=None, replace=None):
     """Compare the archive with the instance; nothing is written.  progress (progress.Progress) hears how many
-    of the archive's files were compared with the media root."""
+    of the archive's files were compared with the media root.  replace: a restore_replace.ReplacePlan, whose
+    removals the plan takes as done."""
     plan = Plan()
-    users_by_id, users_by_name = _existing_users(db)
-    slugs = set(row["slug"] for row in db.execute("SELECT slug FROM core_tag"))
+    plan.hidden = replace or _NOTHING_HIDDEN
+    users_by_id, users_by_name = _existing_users(db, plan.hidden.users)
+    slugs = set(row["slug"] for row in db.execute("SELECT id, slug FROM core_tag")
+                if normalize_uuid(row["id"]) not in plan.hidden.tags)
     existing = [_plan_user(db, plan, user, users_by_id, users_by_name) for user in backup.users]
     node_tags = _index_nodes(plan, backup, existing)
     del existing
@@ -139,10 +155,12 @@ def _plan_groups(db, plan, backup):
         for name in user.get("permission_names") or [] if name not in plan.permission_ids))
 
 
-def _existing_users(db):
+def _existing_users(db, hidden):
     by_id, by_name = {}, {}
     for row in db.execute("SELECT id, username FROM core_user"):
         user_id = normalize_uuid(row["id"])
+        if user_id in hidden:
+            continue
         by_id[user_id] = row["username"]
         by_name[row["username"]] = user_id
     return by_id, by_name
@@ -156,7 +174,7 @@ def _plan_user(db, plan, user, users_by_id, users_by_name):
     plan.usernames.append(name)
     plan.special.append({})
     if user_id in users_by_id and users_by_id[user_id] == name:
-        status, existing = "existing", _existing_nodes(db, user_id)
+        status, existing = "existing", _existing_nodes(db, user_id, plan.hidden.nodes)
     elif user_id in users_by_id:
         # One id, one account: the archive's user is the instance's, under another name now.
         status, existing = "conflict", {}
@@ -201,11 +219,12 @@ def _any_node_below(db, parent_ids):
     return bool(db.scalar("SELECT count(*) FROM core_basetreenode WHERE parent_id IN (%s)" % marks, parents))
 
 
-def _existing_nodes(db, user_id):
-    """{path: (id, ctype)} of every node the user has, paths built from titles as breadcrumbs are."""
+def _existing_nodes(db, user_id, hidden=()):
+    """{path: (id, ctype)} of every node the user has (but hidden ones), paths built from titles as breadcrumbs
+    are."""
     rows = db.execute("SELECT id, parent_id, title, ctype FROM core_basetreenode WHERE user_id = %s",
                       (db.uuid_param(user_id),))
-    by_id = dict((normalize_uuid(row["id"]), row) for row in rows)
+    by_id = dict((normalize_uuid(row["id"]), row) for row in rows if normalize_uuid(row["id"]) not in hidden)
     paths = {}
 
     def path_of(node_id, depth=0):
@@ -274,7 +293,7 @@ def _plan_node_ids(db, plan):
                         "the archive's backup.json uses the node id %s twice: it is damaged; nothing was written"
                         % entry.id)
                 wanted[entry.id] = entry
-    taken = _ids_in_use(db, "core_basetreenode", list(wanted))
+    taken = _ids_in_use(db, "core_basetreenode", list(wanted)) - plan.hidden.nodes
     found = _nodes_by_id(db, taken)
     for node_id in taken:
         entry = wanted[node_id]
@@ -388,7 +407,8 @@ def _plan_tags(db, plan, index, user, node_tags, slugs):
     if plan.user_status[index] == "existing":
         for row in db.execute("SELECT id, name FROM core_tag WHERE user_id = %s",
                               (db.uuid_param(plan.user_ids[index]),)):
-            existing[row["name"]] = normalize_uuid(row["id"])
+            if normalize_uuid(row["id"]) not in plan.hidden.tags:
+                existing[row["name"]] = normalize_uuid(row["id"])
     plan.tags.append(existing)
     if plan.user_status[index] == "conflict":
         plan.skipped["tags"] += len(user.get("tags") or [])
@@ -397,7 +417,7 @@ def _plan_tags(db, plan, index, user, node_tags, slugs):
         if tag["name"] in existing:
             plan.existing["tags"] += 1
             continue
-        tag_id = _free_tag_id(db, tag.get("id"))
+        tag_id = _free_tag_id(db, tag.get("id"), plan.hidden.tags)
         slug = tag["slug"] if tag.get("slug") and tag["slug"] not in slugs else unique_slug(tag["name"], slugs)
         slugs.add(slug)
         existing[tag["name"]] = tag_id
@@ -405,13 +425,14 @@ def _plan_tags(db, plan, index, user, node_tags, slugs):
         plan.created["tags"] += 1
 
 
-def _free_tag_id(db, archive_id):
-    """The archive's tag id (our archives carry it) unless another tag has it; a new one otherwise."""
+def _free_tag_id(db, archive_id, hidden):
+    """The archive's tag id (our archives carry it) unless another tag (but a hidden one) has it; a new one
+    otherwise."""
     try:
         wanted = normalize_uuid(archive_id) if archive_id else None
     except ValueError:
         wanted = None
-    if wanted and not _ids_in_use(db, "core_tag", [wanted]):
+    if wanted and not _ids_in_use(db, "core_tag", [wanted]) - hidden:
         return wanted
     return str(uuid.uuid4())
 
@@ -466,7 +487,7 @@ def _plan_files(plan, contents, media_root, report=True, progress=None):
             plan.skipped["files"] += 1
             continue
         target, in_missing_dir = targets.locate(name)
-        state = "absent" if in_missing_dir else _file_state(target, member)
+        state = "absent" if in_missing_dir else _known_state(plan.hidden, name) or _file_state(target, member)
         if state == "same":
             plan.existing["files"] += 1
         elif state == "absent":
@@ -533,6 +554,13 @@ def _uuid_or_none(text):
         return normalize_uuid(text) if text else None
     except ValueError:
         return None
+
+
+def _known_state(hidden, name):
+    """What a replace found already: a file it moves aside is absent, one it compared is the same."""
+    if name in hidden.aside_files:
+        return "absent"
+    return "same" if name in hidden.same_files else None
 
 
 def _file_state(target, member):

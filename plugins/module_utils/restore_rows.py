@@ -43,8 +43,8 @@ def _insert_rows(db, writer, plan, backup):
     _insert_groups(db, plan)
     for index, user in enumerate(backup.users):
         if plan.user_status[index] == "new":
-            writer.add("core_user", _user_row(db, user))
-            _add_memberships(db, writer, plan, user)
+            writer.add("core_user", user_row(db, user))
+            add_memberships(db, writer, plan, user)
     for index, tag, tag_id, slug in plan.new_tags:
         writer.add("core_tag", _tag_row(db, plan.user_ids[index], tag, tag_id, slug))
     for index, title, folder_id in plan.synthetic:
@@ -130,7 +130,7 @@ def _insert_groups(db, plan):
                            (group_id, plan.permission_ids[name]))
 
 
-def _add_memberships(db, writer, plan, user):
+def add_memberships(db, writer, plan, user):
     user_id = db.uuid_param(user["id"])
     for name in sorted(set(user.get("group_names") or [])):
         if name in plan.group_ids:
@@ -155,7 +155,7 @@ def preferences(value):
                 yield item.get("section"), item["name"], item.get("raw_value")
 
 
-def _user_row(db, user):
+def user_row(db, user):
     now = _now()
     return dict(
         id=db.uuid_param(user["id"]), password=user["password"],

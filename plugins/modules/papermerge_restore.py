@@ -91,6 +91,7 @@ description:
     pages and tags new ids, and resets the users' C(created_at) and every node's creation date to the restore time.
   - The search index is not rebuilt; RV(reindex_needed) says whether it has to be (the restore role does it).
   - With O(expected_label), an archive made on another host is refused unless O(confirm_label) confirms it.
+  - O(mode=replace) rolls the instance back to the archive, see O(mode).
   - In check mode the archive is read and validated completely, without staging anything, and the module reports
     what it would create (RV(counts)), skip and leave alone.
   - An encrypted archive (C(.tar.gz.age)) is decrypted on the fly with O(age_identity_file) or O(age_passphrase);
@@ -119,6 +120,26 @@ options:
     type: str
     choices: [fail, skip]
     default: fail
+  mode:
+    description:
+      - V(merge) adds to the instance what the archive has and it lacks; what exists is left alone and differing data
+        is a collision (O(on_conflict)).
+      - V(replace) makes the instance exactly the archive. Users, folders, documents (with their versions and
+        pages), tags and media files the archive does not hold are removed; those it holds otherwise (a document
+        renamed, moved or given another version since the backup, a user's changed email or password, a tag's
+        colour, a media file's content) are put back as the archive has them. A user stays only when the archive
+        has the same id and name, a folder or document only when the archive has it at the same path with the
+        same id and values (else it is removed with everything in it and the archive's restored). Groups are not
+        removed. There are no collisions in this mode.
+      - It is one transaction. Media files that go are moved aside into C(.papermerge-restore/aside/) in the
+        media root (never deleted before the commit), after the journal lists them; a failure, or a kill followed
+        by the next restore or backup, puts them back, so the instance is either as it was or exactly the
+        archive. After the commit they are deleted with the staging directory.
+      - In check mode nothing changes; RV(removed) and RV(reverted) list what would go and what would be put
+        back (usernames, paths).
+    type: str
+    choices: [merge, replace]
+    default: merge
   lock_timeout:
     description:
       - Seconds to wait for a restore or backup running on the same instance before failing (naming the restore
@@ -209,6 +230,21 @@ EXAMPLES = r'''
     src: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
   register: restored
 
+- name: See what rolling the instance back to last night's archive would remove and put back
+  papermerge.backup.papermerge_restore:
+    project_dir: /opt/papermerge
+    src: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+    mode: replace
+  check_mode: true
+  register: rollback
+
+- name: Roll it back (the instance becomes exactly the archive)
+  papermerge.backup.papermerge_restore:
+    project_dir: /opt/papermerge
+    src: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+    mode: replace
+  when: rollback.changed
+
 - name: Rebuild the search index when documents were restored
   ansible.builtin.command:
     cmd: /opt/papermerge/.venv/bin/python manage.py rebuild_index --noinput
@@ -262,8 +298,39 @@ replaced_users:
   type: list
   elements: str
   sample: ["admin"]
+removed:
+  description:
+    - "O(mode=replace) only (empty otherwise): what was removed because the archive does not hold it (in check mode,
+      would be), one line each, as the user knows it: C(user bob, with all they own), C(alice's document
+      .home/Drafts/new.pdf), C(alice's folder .home/Drafts, with everything in it), C(alice's tag urgent),
+      C(media file docs/...) (files of a removed user or document are not listed one by one)."
+    - At most 1000 lines; text from the archive or the instance cut after 200 characters.
+  returned: success
+  type: list
+  elements: str
+  sample: ["user bob, with all they own", "alice's document .home/Drafts/new.pdf"]
+reverted:
+  description:
+    - "O(mode=replace) only (empty otherwise): what the archive holds otherwise and was put back as it has it (in
+      check mode, would be), with what changed, for example C(alice's document .home/offer.pdf: renamed since the
+      backup, the archive has it as .home/quote.pdf) or C(user alice: email, password changed since the backup). A
+      changed folder or document is removed and restored from the archive; the files of the archive that the
+      instance holds unchanged stay where they are."
+    - At most 1000 lines.
+  returned: success
+  type: list
+  elements: str
+  sample: ["alice's document .home/offer.pdf: renamed since the backup, the archive has it as .home/quote.pdf"]
+removed_counts:
+  description:
+    - "O(mode=replace) only (zeros otherwise): rows and media files removed (in check mode, would be), by kind, users,
+      folders, documents, versions, pages, tags and files. What is put back counts here as removed and in
+      RV(counts) as created."
+  returned: success
+  type: dict
+  sample: {"users": 1, "folders": 1, "documents": 2, "versions": 2, "pages": 3, "tags": 1, "files": 9}
 reindex_needed:
-  description: Whether documents or pages were restored, so the search index must be rebuilt.
+  description: Whether documents or pages were restored or removed, so the search index must be rebuilt.
   returned: success
   type: bool
   sample: true
@@ -343,6 +410,7 @@ def argument_spec():
     spec.update(
         src=dict(type='path', required=True),
         on_conflict=dict(type='str', choices=['fail', 'skip'], default='fail'),
+        mode=dict(type='str', choices=['merge', 'replace'], default='merge'),
         lock_timeout=dict(type='int', default=600),
         allow_newer_version=dict(type='bool', default=False),
         progress_file=dict(type='path'),

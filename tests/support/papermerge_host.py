@@ -28,6 +28,7 @@ BUILD_VENV_SCRIPT = SUPPORT_DIR / 'build_papermerge_venv.sh'
 SEED_SCRIPT = DJANGO_SCRIPTS / 'seed.py'
 STATE_SCRIPT = DJANGO_SCRIPTS / 'state.py'
 SMOKE_SCRIPT = DJANGO_SCRIPTS / 'smoke.py'
+DRIFT_SCRIPT = DJANGO_SCRIPTS / 'drift.py'
 SQL_SCRIPT = DJANGO_SCRIPTS / 'sql.py'
 
 # A fixed key keeps instances reproducible; it protects nothing (throwaway test hosts).
@@ -197,6 +198,12 @@ class PapermergeInstance:
         if folder:
             script += 'Folder.objects.create(title=%r, ctype="folder", parent=user.home_folder, user=user); ' % folder
         self.manage('shell', '-c', script)
+        return self
+
+    def drift(self):
+        """A day of use on a seeded instance (django_scripts/drift.py): renamed, moved and new documents, a new
+        user, folder and tag, a changed email, a stray media file."""
+        self.run_django_script(DRIFT_SCRIPT)
         return self
 
     def smoke(self):

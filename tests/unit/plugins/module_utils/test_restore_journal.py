@@ -154,3 +154,59 @@ def test_a_journal_is_durable_before_anything_moves(tmp_path, monkeypatch):
         inodes = [os.stat(str(path)).st_ino, os.stat(staging.path).st_ino, os.stat(str(media)).st_ino]
         assert all(inode in synced for inode in inodes)
     assert not os.path.exists(staging.path)
+
+
+def interrupted_replace(media, db, committed):
+    """A replace killed after its moves: a file and a folder moved aside, the archive's file of a document the
+    instance has (its row exists) moved in where the moved-aside file was, and one it lacked beside it."""
+    document = 'docs/%s/document_%s' % (USER, APP_DOCUMENT)
+    (media / document / 'v1').mkdir(parents=True)
+    (media / document / 'v1' / 'a.pdf').write_bytes(b'the instance\'s version')
+    (media / 'docs' / 'user_a' / 'gone').mkdir()
+    (media / 'docs' / 'user_a' / 'gone' / 'x.txt').write_bytes(b'a folder the archive lacks')
+    before = dict((name, (media / name).read_bytes()) for name in listing(media))
+    staging = Staging(str(media)).__enter__()
+    journal = Journal(staging.path, '/backups/a.tar.gz', moved_in=[document + '/v1/a.pdf', document + '/v1/b.pdf'],
+                      moved_aside=[document + '/v1/a.pdf', 'docs/user_a/gone'])
+    journal.write()
+    for name in journal.content['moved_aside']:
+        target = os.path.join(staging.path, 'aside', *name.split('/'))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.rename(str(media / name), target)
+    (media / document / 'v1' / 'a.pdf').write_bytes(b'the archive\'s version')
+    (media / document / 'v1' / 'b.pdf').write_bytes(b'the archive\'s second file')
+    if committed:
+        with db.write_transaction():
+            insert_token(db, journal.token)
+    return before
+
+
+def test_an_uncommitted_replace_puts_back_what_it_moved_aside_and_removes_what_it_moved_in(media, db):
+    before = interrupted_replace(media, db, committed=False)
+    warnings = recover(str(media), db)
+    assert 'removed the 2 file(s)' in warnings[0], warnings
+    # Named in moved_in, so removed although their document has a row (the instance's own).
+    assert dict((name, (media / name).read_bytes()) for name in listing(media)) == before
+    assert not (media / '.papermerge-restore').exists()
+
+
+def test_a_committed_replace_keeps_the_archive_s_files_and_deletes_what_it_moved_aside(media, db):
+    interrupted_replace(media, db, committed=True)
+    recover(str(media), db)
+    document = 'docs/%s/document_%s/v1/' % (USER, APP_DOCUMENT)
+    assert listing(media) == ['docs/user_a/mine.pdf', document + 'a.pdf', document + 'b.pdf']
+    assert (media / document / 'a.pdf').read_bytes() == b'the archive\'s version'
+    assert not (media / '.papermerge-restore').exists()
+
+
+def test_a_replace_killed_before_it_moved_anything_aside_leaves_the_instance_s_files(media, db):
+    """The journal lists a file to move aside and the archive's to move in at the same path; killed before either
+    move, the file there is the instance's own."""
+    document = 'docs/%s/document_%s/v1/a.pdf' % (USER, APP_DOCUMENT)
+    (media / document).parent.mkdir(parents=True)
+    (media / document).write_bytes(b'the instance\'s version')
+    before = dict((name, (media / name).read_bytes()) for name in listing(media))
+    staging = Staging(str(media)).__enter__()
+    Journal(staging.path, '/backups/a.tar.gz', moved_in=[document], moved_aside=[document]).write()
+    assert 'removed the 0 file(s)' in recover(str(media), db)[0]
+    assert dict((name, (media / name).read_bytes()) for name in listing(media)) == before
