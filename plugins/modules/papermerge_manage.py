@@ -21,7 +21,7 @@ description:
     where C(-vvv) prints it and C(ps) on the host shows it. This module takes the database password as
     O(database.password) (never logged or returned) and sets it in C(manage.py)'s own environment only, so it is
     on no command line. It is the way the P(papermerge.backup.migrate#role) and P(papermerge.backup.restore#role)
-    roles run C(manage.py migrate), C(showmigrations) and C(rebuild_index).
+    roles run C(manage.py migrate), C(showmigrations) and C(update_index).
   - "C(manage.py) gets, the later winning: the module's own process environment (in a container, the variables the
     container was started with), E(PAPERMERGE__CONFIG) set to O(config_file), the variables of O(environment), each
     key of O(database) as E(PAPERMERGE__DATABASE__<KEY>) (O(database.password) as E(PAPERMERGE__DATABASE__PASSWORD)),

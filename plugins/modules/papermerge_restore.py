@@ -247,7 +247,7 @@ EXAMPLES = r'''
 
 - name: Rebuild the search index when documents were restored
   ansible.builtin.command:
-    cmd: /opt/papermerge/.venv/bin/python manage.py rebuild_index --noinput
+    cmd: /opt/papermerge/.venv/bin/python manage.py update_index --remove
     chdir: /opt/papermerge
   when: restored.reindex_needed
 
