@@ -6,8 +6,8 @@
 """Restore an archive into a migrated Papermerge 2.1 instance: all of it, or nothing.
 
 Order of work (docs/design.md "Data flow"), one module per step:
-1. preflight (restore_preflight): the archive is a file, the media root exists and is writable, the schema is
-   migrated;
+1. preflight (restore_preflight): the archive is a file, the media root exists and is writable (a fresh
+   instance's missing one is created in its parent, after the schema check), the schema is migrated;
 2. the instance lock (instance_lock), held exclusively to the end: one restore per instance at a time, and no
    backup meanwhile; then whatever an interrupted restore left is finished or undone (restore_journal.recover);
 3. read and validate (archive_reader.open_archive): one streaming pass, every member validated, every file
@@ -55,7 +55,8 @@ from ansible_collections.papermerge.backup.plugins.module_utils.restore_journal 
 from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan import make_plan, refuse_conflicts
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_preflight import (
-    check_free_space, check_media_root, check_source, check_version, check_writable, no_space_error, no_space_text)
+    check_free_space, check_media_root, check_source, check_version, check_writable, create_media_root,
+    media_root_warning, no_space_error, no_space_text)
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_replace import (
     COUNT_KEYS as REPLACE_COUNT_KEYS, existing_document_dirs, move_aside, plan_replace, remove_rows, update_users)
 from ansible_collections.papermerge.backup.plugins.module_utils.restore_rows import insert_rows
@@ -98,19 +99,22 @@ def restore(instance, src, on_conflict="fail", allow_newer_version=False, check_
     """
     progress = progress or Progress(None, "restore")
     src = check_source(src)
-    media_root = check_media_root(instance.media_root)
-    check_writable(media_root)
+    media_root, missing = check_media_root(instance.media_root)
+    check_writable(media_root, missing)
     run = _Run(instance, src, media_root, on_conflict, allow_newer_version, instance_version, lock_timeout)
     run.progress, run.aim, run.identities, run.replace = progress, aim, identities, mode == "replace"
     db = connect(instance.database)
     try:
         check_schema(db)
+        if missing and not check_mode:
+            create_media_root(media_root)  # the lock and the staging directory live in it
         progress.phase("waiting for any other restore or backup of this instance")
         with InstanceLock(media_root, exclusive=not check_mode, timeout=lock_timeout, create=not check_mode,
                           holder=dict(operation="restore", archive=src)) as lock:
             reached("restore:locked")
             if check_mode:
-                warnings = lock.warnings + describe_leftovers(media_root)
+                warnings = lock.warnings + describe_leftovers(media_root) + (
+                    [media_root_warning(media_root)] if missing else [])
                 result = run.check(db)
             else:
                 warnings = lock.warnings + recover(media_root, db)

@@ -3,15 +3,16 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
-"""Before a restore reads anything: the archive is a file, the media root exists and is writable; once the
-archive is read, whether it comes from a Papermerge no newer than the instance's and (check mode) whether the
-media root has the space to stage it.  Check mode and the real run refuse with the same messages.
+"""Before a restore reads anything: the archive is a file, the media root exists (or its parent does: a fresh
+instance's is created) and is writable; once the archive is read, whether it comes from a Papermerge no newer
+than the instance's and (check mode) whether the media root has the space to stage it.  Check mode and the real run refuse with the same messages.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import re
 
@@ -31,19 +32,54 @@ def check_source(src):
 
 
 def check_media_root(media_root):
-    """The media root's real path; refuses one that does not exist (a restore never creates it)."""
-    if not os.path.isdir(media_root):
+    """(the media root's real path, whether it is still to be created).
+
+    A fresh instance has no media root until its first upload (Papermerge creates it then), so a restore into
+    one creates it too, in a parent that exists; a media root whose parent is missing as well is refused (a
+    mistyped path, or a volume not mounted).
+    """
+    path = os.path.realpath(media_root)
+    if os.path.isdir(path):
+        return path, False
+    if os.path.lexists(path) or not os.path.isdir(os.path.dirname(path)):
         raise PapermergeBackupError(
-            "media root %s does not exist: create it (owned by the user Papermerge runs as) or set %s to the "
-            "instance's media directory" % (media_root, setting("media_root")), media_root=media_root)
-    return os.path.realpath(media_root)
+            "media root %s does not exist (nor does its parent directory) or is not a directory: create it (owned "
+            "by the user Papermerge runs as) or set %s to the instance's media directory"
+            % (media_root, setting("media_root")), media_root=media_root)
+    return path, True
 
 
-def check_writable(media_root):
-    """Refuse a media root the restore cannot write, with the message check mode predicts it with."""
-    if os.access(media_root, os.W_OK | os.X_OK):  # access() reports a read-only filesystem too (EROFS)
+def create_media_root(media_root):
+    """Make the missing media root as Papermerge would (mode from the umask), owned like its parent: a restore
+    run as root must leave it to the user Papermerge runs as."""
+    try:
+        os.mkdir(media_root)
+    except OSError as error:
+        if error.errno != errno.EEXIST or not os.path.isdir(media_root):
+            raise PapermergeBackupError("cannot create the media root %s: %s; create it (owned by the user "
+                                        "Papermerge runs as) and run the restore again"
+                                        % (media_root, error.strerror or error), media_root=media_root)
         return
-    if _read_only_filesystem(media_root):
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        parent = os.stat(os.path.dirname(media_root))
+        os.chown(media_root, parent.st_uid, parent.st_gid)
+
+
+def media_root_warning(media_root):
+    """Check mode: what the real run will create."""
+    return ("the media root %s does not exist yet (Papermerge creates it on the first upload): the restore creates "
+            "it, owned like %s" % (media_root, os.path.dirname(media_root)))
+
+
+def check_writable(media_root, missing=False):
+    """Refuse a media root the restore cannot write, with the message check mode predicts it with; a missing
+    one (missing) is judged by its parent, where the restore creates it."""
+    where = os.path.dirname(media_root) if missing else media_root
+    if os.access(where, os.W_OK | os.X_OK):  # access() reports a read-only filesystem too (EROFS)
+        return
+    if missing:
+        media_root = "%s (still to be created, in %s)" % (media_root, where)
+    if _read_only_filesystem(where):
         why = "on a read-only filesystem"
         fix = "mount it read-write"
     else:
@@ -61,7 +97,7 @@ def check_free_space(media_root, contents):
     entries = len(files) + len(contents.dirs) + 8
     needed = sum(_blocks(member.size) for member in files) + _blocks(contents.backup_json_size) + \
         BLOCK * entries
-    info = os.statvfs(media_root)
+    info = os.statvfs(media_root if os.path.isdir(media_root) else os.path.dirname(media_root))
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     free = (info.f_bfree if root else info.f_bavail) * info.f_frsize
     inodes = info.f_ffree if root else info.f_favail

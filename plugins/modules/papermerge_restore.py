@@ -188,6 +188,7 @@ attributes:
         not even the lock file (it waits for a running restore, holding the lock shared when it exists).
       - Predicts the failures the real run would meet first, with the same message, a media root that is not
         writable (a read-only file system, another user's) or too small to stage the archive.
+      - A media root that does not exist yet is announced in a warning (the real run creates it).
   diff_mode:
     support: none
     description: Restored data has no useful diff; RV(counts) and RV(conflicts) say what changes.
@@ -196,6 +197,9 @@ notes:
     has the PostgreSQL driver and tells the instance's Papermerge version for the version check.
   - Run the module as the user Papermerge runs as, or as root; files restored as root are given to the owner of
     the media root.
+  - A fresh instance has no media root until its first upload (Papermerge creates it then, as in a new container).
+    The restore creates a missing media root in its parent, owned like the parent; it refuses one whose parent
+    does not exist (a mistyped path, a volume not mounted) or cannot be written.
   - A restore that is killed (SIGKILL, power loss) never commits half the rows; the transaction is gone with the
     process. The next restore or backup on the instance removes what it left (the staging directory, the files it
     had moved into the media root without committed rows) or, had it committed, finishes its cleanup, and says so

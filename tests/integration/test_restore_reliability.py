@@ -4,13 +4,14 @@
 """papermerge_restore through ansible-playbook where it meets another run or a disk it cannot use (issue 10).
 
 Check mode is honest: a read-only or too small media root is predicted as a failure, with the message the real
-run gives.  The instance lock and lock_timeout reach the module; what an interrupted restore left is removed
+run gives; a fresh instance's media root that does not exist yet is announced, and created by the real run.  The instance lock and lock_timeout reach the module; what an interrupted restore left is removed
 and reported in the task's warnings.  (tests/faults kills, races and starves the same code far more.)
 """
 
 import fcntl
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,48 @@ def test_check_mode_predicts_a_media_root_too_small_for_the_archive(make_instanc
         assert result['msg'].startswith(stem) and result['msg'].endswith('; nothing was written'), result['msg']
     assert predicted['msg'].split(' (')[0] == real['msg'].split(' (')[0]
     assert left == {} and users(target) == 0
+
+
+def test_a_fresh_instance_s_missing_media_root_is_announced_by_the_check_and_created_by_the_restore(
+        make_instance, archive, seeded_sqlite):
+    """Papermerge makes its media root on the first upload: a fresh container has none.  The restore makes it,
+    owned like its parent (a restore run as root leaves it to the user Papermerge runs as)."""
+    target = make_instance('sqlite')
+    shutil.rmtree(str(target.media_root))
+    os.chown(str(target.base_dir), 4321, 4322)
+    predicted = restore(target, archive, check=True)
+    assert not predicted['failed'], predicted['msg']
+    assert predicted['changed']
+    assert ['the media root %s does not exist yet' % target.media_root in warning and 'the restore creates it'
+            in warning for warning in predicted.get('warnings', [])] == [True], predicted.get('warnings')
+    assert not os.path.lexists(str(target.media_root)), 'check mode wrote the media root'
+    real = restore(target, archive)
+    assert not real['failed'], real['msg']
+    info = os.stat(str(target.media_root))
+    assert (info.st_uid, info.st_gid) == (4321, 4322)
+    assert media_snapshot(target.media_root) == media_snapshot(seeded_sqlite.media_root)
+    assert users(target) == users(seeded_sqlite)
+
+
+@needs_root
+@pytest.mark.parametrize('where', ['parent missing', 'parent read-only'])
+def test_a_missing_media_root_is_refused_where_it_cannot_be_created(make_instance, archive, tmp_path, where):
+    target = make_instance('sqlite')
+    parent = tmp_path / 'volume'
+    media_root = parent / 'media'
+    if where == 'parent missing':
+        expected = 'media root %s does not exist (nor does its parent directory)' % media_root
+        predicted = restore(target, archive, check=True, media_root=str(media_root))
+        real = restore(target, archive, media_root=str(media_root))
+    else:
+        parent.mkdir()
+        expected = 'the media root %s (still to be created, in %s) is on a read-only filesystem' % (media_root, parent)
+        with mounted_tmpfs(parent, 'ro,size=1m'):
+            predicted = restore(target, archive, check=True, media_root=str(media_root))
+            real = restore(target, archive, media_root=str(media_root))
+    for result in (predicted, real):
+        assert result['failed'] and result['msg'].startswith(expected), result['msg']
+    assert not os.path.lexists(str(media_root)) and users(target) == 0
 
 
 def test_a_restore_waits_for_the_instance_lock_then_names_its_holder(make_instance, archive):
