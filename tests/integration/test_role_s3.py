@@ -27,8 +27,8 @@ def keys(s3_server, bucket_name):
     return sorted(item['Key'] for item in s3_server.boto3().list_objects_v2(Bucket=bucket_name).get('Contents', []))
 
 
-def put_old_archives(s3_server, bucket_name, label, days):
-    names = ['p/papermerge-%s-202601%02dT020000Z-2.1.5.tar.gz' % (label, day) for day in days]
+def put_old_archives(s3_server, bucket_name, label, days, suffix='.tar.gz'):
+    names = ['p/papermerge-%s-202601%02dT020000Z-2.1.5%s' % (label, day, suffix) for day in days]
     for key in names:
         s3_server.boto3().put_object(Bucket=bucket_name, Key=key, Body=b'an old archive')
         s3_server.boto3().put_object(Bucket=bucket_name, Key=key + '.sha256', Body=b'0' * 64 + b'  x\n')
