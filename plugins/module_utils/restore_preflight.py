@@ -5,7 +5,8 @@
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
 """Before a restore reads anything: the archive is a file, the media root exists (or its parent does: a fresh
 instance's is created) and is writable; once the archive is read, whether it comes from a Papermerge no newer
-than the instance's and (check mode) whether the media root has the space to stage it.  Check mode and the real run refuse with the same messages.
+than the instance's and (check mode) whether the media root has the space to stage it.  Check mode and the real
+run refuse with the same messages.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -4,8 +4,9 @@
 """papermerge_restore through ansible-playbook where it meets another run or a disk it cannot use (issue 10).
 
 Check mode is honest: a read-only or too small media root is predicted as a failure, with the message the real
-run gives; a fresh instance's media root that does not exist yet is announced, and created by the real run.  The instance lock and lock_timeout reach the module; what an interrupted restore left is removed
-and reported in the task's warnings.  (tests/faults kills, races and starves the same code far more.)
+run gives; a fresh instance's media root that does not exist yet is announced, and created by the real run.  The
+instance lock and lock_timeout reach the module; what an interrupted restore left is removed and reported in the
+task's warnings.  (tests/faults kills, races and starves the same code far more.)
 """
 
 import fcntl
