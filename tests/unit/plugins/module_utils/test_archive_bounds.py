@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import sys
 import tarfile
 import tracemalloc
 
@@ -18,8 +19,11 @@ from ansible_collections.papermerge.backup.plugins.module_utils import manifest 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.schema import MAX_LENGTHS
 
-from test_archive_reader import DOC_ID, PDF, SIDECARS, SVG, USER_ID, _file, _special, backup_dict, build, \
-    standard_members, with_manifest
+# The archive builders of test_archive_reader.py, its neighbour: ansible-test imports test files without putting
+# their directory on the path, so it is put there.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_archive_reader import (  # noqa: E402 pylint: disable=wrong-import-position
+    DOC_ID, PDF, SIDECARS, SVG, USER_ID, _file, _special, backup_dict, build, standard_members, with_manifest)
 
 DOC = ('users', 0, 'nodes', 2)
 VERSION = DOC + ('versions', 0)
