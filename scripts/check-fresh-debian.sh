@@ -8,7 +8,7 @@
 #
 # Usage: scripts/check-fresh-debian.sh [--work DIR] [--rootfs TAR] [--ca-bundle FILE] [--keep] [STAGE...]
 #   STAGE      make targets to run after `make demo`, each timed on its own (default: the stages of `make test`:
-#              lint sanity units integration molecule); `none` runs the demo only
+#              lint sanity-matrix units units-matrix fuzz integration faults molecule); `none` runs the demo only
 #   --work     work directory (default: /tmp/papermerge-fresh-debian): rootfs, daemon, logs
 #   --rootfs   a minbase tarball made earlier (default: make one with mmdebstrap)
 #   --ca-bundle  a CA bundle pip must trust in the container, for a machine whose HTTPS goes through a
@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
         *) stages+=("$1"); shift ;;
     esac
 done
-[ ${#stages[@]} -gt 0 ] || stages=(lint sanity units integration molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity-matrix units units-matrix fuzz integration faults molecule)
 [ "$(id -u)" -eq 0 ] || { echo "check-fresh-debian: run as root (mmdebstrap and dockerd need it)" >&2; exit 1; }
 
 mkdir -p "$work/logs"
@@ -109,6 +109,9 @@ step import-rootfs "${docker[@]}" import "$rootfs" "$image"
 step start-container "${docker[@]}" run -d --name "$container" --network host --cap-add SYS_PTRACE \
     --security-opt seccomp=unconfined "$image" sleep infinity
 step copy-checkout copy_checkout
+# Docker's mark: without it the roles see a plain machine, as the README's fresh Debian 12 is, and keep and rotate
+# the archives on the host instead of treating the demo's directories as a container's writable layer.
+step drop-dockerenv "${docker[@]}" exec "$container" rm -f /.dockerenv
 failed=0
 step readme-install-git-make in_container 'apt-get update && apt-get install -y git make'
 step make-demo in_container 'make demo' || failed=$((failed + 1))

@@ -251,7 +251,7 @@ EXAMPLES = r'''
 
 - name: Rebuild the search index when documents were restored
   ansible.builtin.command:
-    cmd: /opt/papermerge/.venv/bin/python manage.py update_index --remove
+    cmd: /opt/papermerge/.venv/bin/python manage.py update_index
     chdir: /opt/papermerge
   when: restored.reindex_needed
 
@@ -430,6 +430,9 @@ def main():
         result = run_restore(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
         module.fail_json(msg=name_settings(str(error), module.params['setting_names']), **error.details)
+    # Ansible reserves "warnings" in results (ansible-core 2.19 deprecates passing them): they go through module.warn().
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
     module.exit_json(**result)
 
 
