@@ -167,7 +167,9 @@ def failure_of(run):
     assert not run.ok and run.returncode != 0
     failed = [result.get('msg', '') for play in run.report['plays'] for task in play['tasks']
               for result in task['hosts'].values() if result.get('failed') or result.get('unreachable')]
-    assert len(failed) == 1, run.explain()
+    # The backup role records a failure for the monitoring (its rescue), then fails the run again with the same
+    # message: one failure, told twice at most.
+    assert 1 <= len(failed) <= 2 and failed[-1] == failed[0], run.explain()
     return failed[0]
 
 
