@@ -14,6 +14,8 @@ import pytest
 from ansible_collections.papermerge.backup.plugins.module_utils import archive_writer
 from ansible_collections.papermerge.backup.plugins.module_utils import manifest
 
+from tar_headers import fix_checksum
+
 
 def write_archive(path, files, compression='adaptive', level=6, threads=2):
     with open(path, 'wb') as stream:
@@ -200,9 +202,10 @@ def _without_device_numbers(header):
     Python 3.8's tarfile writes "0000000" there for every member; 3.9 and later leave them empty for members
     that are not devices, as ustar_header does. Both are valid ustar.
     """
-    header = header[:329] + b'\0' * 16 + header[345:]
-    unsigned = header[:148] + b' ' * 8 + header[156:]
-    return header[:148] + ('%06o\0 ' % sum(unsigned)).encode('ascii') + header[156:]
+    header = bytearray(header)
+    header[329:345] = b'\0' * 16
+    fix_checksum(header)
+    return bytes(header)
 
 
 def test_ustar_header_matches_tarfile_for_a_plain_name():
