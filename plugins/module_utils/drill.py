@@ -60,8 +60,9 @@ def choose_archive(path):
     return os.path.join(path, newest[1])
 
 
-def prepare(path, work_dir, expected_file=None, check_mode=False):
+def prepare(path, work_dir, expected_file=None, check_mode=False, identities=None):
     """Read and verify the archive, check the space in work_dir, write the expected file; the module's result.
+    identities open an encrypted archive (encryption.identities_from_options).
 
     A failure after the archive is chosen names it and its label, so that the drill's failure is recorded
     under the archive's label in the metrics file.
@@ -69,7 +70,7 @@ def prepare(path, work_dir, expected_file=None, check_mode=False):
     archive_path = choose_archive(path)
     label = archive_label(archive_path)
     try:
-        return _prepare(archive_path, label, work_dir, expected_file, check_mode)
+        return _prepare(archive_path, label, work_dir, expected_file, check_mode, identities)
     except PapermergeBackupError as error:
         error.details.setdefault("archive", archive_path)
         error.details.setdefault("label", label)
@@ -82,13 +83,13 @@ def archive_label(archive_path):
     return parsed.label if parsed else None
 
 
-def _prepare(archive_path, label, work_dir, expected_file, check_mode):
+def _prepare(archive_path, label, work_dir, expected_file, check_mode, identities):
     if not os.path.isdir(work_dir):
         raise PapermergeBackupError("the drill's directory %s does not exist: create it, or point "
                                     "papermerge_drill_work_dir at a directory with room for a restore" % work_dir)
     spool_dir = tempfile.mkdtemp(prefix=".papermerge-drill-spool-", dir=work_dir)
     try:
-        archive = open_archive(archive_path, spool_dir=spool_dir, verify=True)
+        archive = open_archive(archive_path, spool_dir=spool_dir, verify=True, identities=identities)
         expected = expected_contents(archive)
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)

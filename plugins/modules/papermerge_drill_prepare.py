@@ -29,6 +29,8 @@ description:
     empty database.
   - C(backup.json) and the manifest are spooled to a private directory in O(work_dir), removed before the module
     returns.
+  - An encrypted archive (C(.tar.gz.age)) is decrypted on the fly with O(age_identity_file) or O(age_passphrase);
+    its spooled C(backup.json) and manifest are then sealed with a key that exists only in the module's memory.
 options:
   path:
     description: The archive to drill, or a directory of archives whose newest is drilled.
@@ -41,6 +43,8 @@ options:
   expected_file:
     description: Where to write the expected contents (JSON); not written in check mode.
     type: path
+extends_documentation_fragment:
+  - papermerge.backup.age_identity
 attributes:
   check_mode:
     support: full
@@ -139,21 +143,23 @@ member:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.drill import prepare
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import (
+    identities_from_options, identity_argument_spec)
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            work_dir=dict(type="path", required=True),
-            expected_file=dict(type="path"),
-        ),
-        supports_check_mode=True,
+    spec = identity_argument_spec()
+    spec.update(
+        path=dict(type="path", required=True),
+        work_dir=dict(type="path", required=True),
+        expected_file=dict(type="path"),
     )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     try:
-        result = prepare(params["path"], params["work_dir"], params["expected_file"], check_mode=module.check_mode)
+        result = prepare(params["path"], params["work_dir"], params["expected_file"], check_mode=module.check_mode,
+                         identities=identities_from_options(params))
     except PapermergeBackupError as error:
         module.fail_json(msg=str(error), **error.details)
     module.exit_json(**result)

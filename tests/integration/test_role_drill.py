@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import age_cli
 from ansible_run import run_module
 from ping_server import PingServer
 from playbook_run import instance_inventory, run_playbook
@@ -29,12 +30,11 @@ def sha256_of(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_archive(instance, directory):
+def make_archive(instance, directory, **options):
     directory.mkdir(exist_ok=True)
-    made = run_module('papermerge.backup.papermerge_backup', {
-        'project_dir': str(instance.project_dir), 'config_file': str(instance.config_file),
-        'dest': str(directory) + '/', 'label': 'docs01',
-    }, python=instance.python)
+    options.update(project_dir=str(instance.project_dir), config_file=str(instance.config_file),
+                   dest=str(directory) + '/', label='docs01')
+    made = run_module('papermerge.backup.papermerge_backup', options, python=instance.python)
     assert not made['failed'], made
     return made
 
@@ -102,6 +102,32 @@ def test_the_newest_archive_restores_and_the_real_instance_is_untouched(seeded_i
         found['papermerge_backup_last_drill_run_timestamp_seconds']['docs01']
     assert 0 < found['papermerge_backup_drill_restore_duration_seconds']['docs01'] < 900
     assert 'papermerge_backup_last_run_success' not in found, 'a drill is not a backup run'
+
+
+def test_an_encrypted_archive_is_drilled_with_the_identity_file_on_the_host(make_instance, tmp_path):
+    """Verified and restored with papermerge_drill_age_identity; without it the drill fails before making
+    anything, saying that the archive is encrypted."""
+    instance = make_instance(seeded=True)
+    keys = age_cli.Keys(tmp_path / 'keys')
+    backups = tmp_path / 'backups'
+    made = make_archive(instance, backups, age_recipients=[keys.x25519_recipient])
+    assert made['archive'].endswith('.tar.gz.age'), made['archive']
+    inventory = instance_inventory(instance, 'docs01')
+
+    refused = run_playbook(PLAYBOOK, inventory, drill_vars(tmp_path, backups))
+    assert not refused.ok
+    [failure] = refused.results("Fail the run with the drill's error", host='docs01')
+    assert 'is encrypted (age): give the identity' in failure['msg'], failure['msg']
+    assert refused.results("Migrate the throwaway instance with the host's manage.py", host='docs01') == []
+
+    run = run_playbook(PLAYBOOK, inventory, drill_vars(tmp_path, backups, papermerge_drill_age_identity=str(keys.x25519)))
+    assert run.ok, run.explain()
+    [chosen] = run.results('Choose, read and verify the archive, and check the room for the restore', host='docs01')
+    assert chosen['archive'] == made['archive'] and chosen['verified']
+    [verified] = run.results('Compare the restored instance and its files with the archive', host='docs01')
+    assert verified['files_checked'] == made['counts']['files']
+    assert verified['users'] == sorted(user['username'] for user in instance.state()['users'])
+    assert list((tmp_path / 'drill-work').iterdir()) == [], 'the throwaway instance was left behind'
 
 
 def corrupt(archive, target):
