@@ -120,7 +120,8 @@ def test_an_encrypted_archive_is_drilled_with_the_identity_file_on_the_host(make
     assert 'is encrypted (age): give the identity' in failure['msg'], failure['msg']
     assert refused.results("Migrate the throwaway instance with the host's manage.py", host='docs01') == []
 
-    run = run_playbook(PLAYBOOK, inventory, drill_vars(tmp_path, backups, papermerge_drill_age_identity=str(keys.x25519)))
+    with_identity = drill_vars(tmp_path, backups, papermerge_drill_age_identity=str(keys.x25519))
+    run = run_playbook(PLAYBOOK, inventory, with_identity)
     assert run.ok, run.explain()
     [chosen] = run.results('Choose, read and verify the archive, and check the room for the restore', host='docs01')
     assert chosen['archive'] == made['archive'] and chosen['verified']
