@@ -22,6 +22,7 @@ __metaclass__ = type
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 
@@ -41,6 +42,7 @@ def manage_argument_spec():
         command=dict(type="str", required=True),
         virtualenv=dict(type="path"),
         read_only=dict(type="bool", default=False),
+        timeout=dict(type="int", default=0),
     )
     return spec
 
@@ -55,7 +57,12 @@ def run_manage(params, check_mode=False, process_environ=None):
     environ = manage_environment(params, os.environ if process_environ is None else process_environ)
     if check_mode and not params.get("read_only"):
         return dict(changed=True, cmd=argv, msg="check mode: manage.py %s would run" % params["command"])
-    completed = _run(argv, params["project_dir"], environ)
+    completed = _run(argv, params["project_dir"], environ, params.get("timeout") or None)
+    if completed is None:
+        raise PapermergeBackupError(
+            "manage.py %s did not finish within %d seconds (timeout) and was stopped: raise the timeout if the "
+            "command needs longer, or look for what it waits on (a lock, a prompt, a server it cannot reach)"
+            % (params["command"], params["timeout"]), cmd=argv)
     secrets = secret_values(params, environ)
     result = dict(
         changed=not params.get("read_only"),
@@ -132,14 +139,25 @@ def masked(text, secrets):
     return text
 
 
-def _run(argv, project_dir, environ):
-    # stdin is empty: a command that asks a question fails instead of waiting forever for an answer.
+def _run(argv, project_dir, environ, timeout=None):
+    """The finished process (subprocess.CompletedProcess), or None when it ran longer than timeout seconds.
+
+    stdin is empty: a command that asks a question fails instead of waiting forever for an answer.  The command
+    runs in a process group of its own, so that a timeout stops it with everything it started (workers, OCR).
+    """
     try:
-        return subprocess.run(argv, cwd=project_dir, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
-                              check=False)
+        process = subprocess.Popen(argv, cwd=project_dir, env=environ, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                                   errors="replace", start_new_session=True)
     except OSError as error:
         raise PapermergeBackupError("cannot run %s in %s: %s" % (" ".join(argv[:3]), project_dir, error))
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def _command_failed(command, result):

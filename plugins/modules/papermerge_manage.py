@@ -53,6 +53,12 @@ options:
       - Otherwise the result of a run is always C(changed), and in check mode the command does not run.
     type: bool
     default: false
+  timeout:
+    description:
+      - Seconds the command may run; then it is stopped, with every process it started, and the module fails
+        saying so. V(0) means no limit.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full

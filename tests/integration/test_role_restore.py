@@ -119,6 +119,25 @@ def test_restore_from_an_archive_already_on_the_host(make_instance, seeded_archi
     assert_states_equal(source.state(), target.state())
 
 
+def test_a_reindex_that_hangs_is_stopped_and_the_restore_stays(make_instance, seeded_archive, tmp_path):
+    source, archive = seeded_archive
+    target = make_instance()
+    make_manage_py_executable(target)
+    started = time.monotonic()
+    run = run_playbook(PLAY, instance_inventory(target), {
+        'papermerge_restore_archive': str(archive),
+        'papermerge_restore_archive_on_host': 'true',
+        'papermerge_restore_poll_interval': '1',
+        # A command that waits for ever, as rebuild_index does on its own lock on a volume's mount point.
+        'papermerge_restore_reindex_command': 'shell --command "import time; time.sleep(600)"',
+        'papermerge_restore_reindex_timeout': '5',  # a survey's text answer
+    })
+    assert not run.ok and time.monotonic() - started < 300
+    [reindex] = run.results('Rebuild the search index with manage.py shell --command "import time; time.sleep(600)"')
+    assert 'did not finish within 5 seconds (timeout) and was stopped' in reindex['msg'], reindex['msg']
+    assert_states_equal(source.state(), target.state())
+
+
 def test_restore_refuses_a_damaged_archive_on_the_host(make_instance, seeded_archive, tmp_path):
     # Bit rot on the host: the .sha256 file written with the archive no longer matches it.
     archive = seeded_archive[1]

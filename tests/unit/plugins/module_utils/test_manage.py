@@ -5,6 +5,7 @@ and no result holds it."""
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -18,7 +19,12 @@ PASSWORD = 'pw-Zq81xR'
 # masking leaves alone), and prints the password on stderr as a
 # careless command might; it fails with exit code 3 when asked to.
 MANAGE_PY = '''
-import json, os, sys
+import json, os, subprocess, sys, time
+if sys.argv[1:2] == ["hang"]:
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open(sys.argv[2], "w") as pids:
+        pids.write("%d %d" % (os.getpid(), helper.pid))
+    time.sleep(600)
 if sys.argv[1:] == ["fail"]:
     sys.stderr.write("cannot connect with password %s\\n" % os.environ.get("PAPERMERGE__DATABASE__PASSWORD"))
     sys.exit(3)
@@ -40,7 +46,7 @@ def project(tmp_path):
 def params(project_dir, **overrides):
     values = dict(project_dir=str(project_dir), config_file=None, environment={}, media_root=None,
                   papermerge_version=None, database=None, command='showmigrations --plan', virtualenv=None,
-                  read_only=False)
+                  read_only=False, timeout=0)
     values.update(overrides)
     return values
 
@@ -137,3 +143,24 @@ def test_a_missing_manage_py_or_virtualenv_is_named(tmp_path, project):
 def test_masking_takes_the_longest_secret_first():
     assert masked('abc abcdef', ['abc', 'abcdef']) == '%s %s' % (MASK, MASK)
     assert masked('nothing here', []) == 'nothing here'
+
+
+def test_a_command_running_past_its_timeout_is_stopped_with_what_it_started(project, tmp_path):
+    pid_file = tmp_path / 'pids'
+    started = time.monotonic()
+    with pytest.raises(PapermergeBackupError) as raised:
+        # 8 seconds: time enough for the two Pythons to start and write their pids on a busy machine.
+        run_manage(params(project, command='hang %s' % pid_file, timeout=8), process_environ={})
+    assert time.monotonic() - started < 60
+    assert 'manage.py hang %s did not finish within 8 seconds (timeout) and was stopped' % pid_file in str(raised.value)
+    for pid in [int(word) for word in pid_file.read_text().split()]:
+        assert not running(pid), 'process %d outlived the timeout' % pid
+
+
+def running(pid):
+    """Whether pid is a live process (a zombie, killed and not yet reaped by init, is not)."""
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except IOError:
+        return False
