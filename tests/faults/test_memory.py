@@ -16,17 +16,42 @@ EXTRA_MB = 16
 MEMBERS = 60000
 
 
+USER_ID = '5a1f0c3e-7d2b-4e8f-9a6c-1b2d3e4f5a6b'
+DOCUMENT_ID = '6b2f0c3e-7d2b-4e8f-9a6c-1b2d3e4f5a6b'
+STAMP = '2024-01-02T03:04:05.000006+00:00'
+
+
+def one_document_backup_json():
+    """backup.json of one user with one document, whose version's sidecar folder the members fill: every member
+    is one backup.json names, so nothing is refused before the memory runs out."""
+    folder = {'ctype': 'folder', 'tags': [], 'created_at': STAMP, 'updated_at': STAMP}
+    return {'created': '02.01.2024-03:04:05', 'version': '2.1.5', 'users': [{
+        'id': USER_ID, 'username': 'many', 'password': 'pbkdf2_sha256$320000$salt$hash=', 'last_login': None,
+        'is_superuser': False, 'first_name': '', 'last_name': '', 'email': 'many@example.org', 'is_staff': False,
+        'is_active': True, 'date_joined': STAMP, 'created_at': STAMP, 'updated_at': STAMP, 'groups': [],
+        'user_permissions': [], 'tags': [],
+        'nodes': [
+            dict(folder, breadcrumb='.inbox/', title='.inbox'),
+            dict(folder, breadcrumb='.home/', title='.home'),
+            {'id': DOCUMENT_ID, 'breadcrumb': '.home/many.pdf', 'ctype': 'document', 'title': 'many.pdf',
+             'lang': 'eng', 'ocr': True, 'ocr_status': 'succeeded', 'created_at': STAMP, 'updated_at': STAMP,
+             'tags': [], 'versions': [{'number': 1, 'file_name': 'many.pdf', 'size': 0, 'page_count': 0,
+                                       'short_description': 'Original', 'text': '', 'lang': 'eng', 'pages': [],
+                                       'file_path': 'docs/user_%s/document_%s/v1/many.pdf' % (USER_ID,
+                                                                                              DOCUMENT_ID)}]},
+        ]}]}
+
+
 @pytest.fixture(scope='session')
 def many_members(workdir):
     path = workdir / 'many-members.tar.gz'
     with tarfile.open(str(path), 'w:gz', compresslevel=1) as tar:
-        data = json.dumps({'created': '01.01.2024-00:00:00', 'version': '2.1.5', 'users': []}).encode()
+        data = json.dumps(one_document_backup_json()).encode()
         info = tarfile.TarInfo('backup.json')
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
         for number in range(MEMBERS):
-            info = tarfile.TarInfo('sidecars/user_%032x/document_%032x/v1/pages/%06d.txt'
-                                   % (0, number // 100, number % 100))
+            info = tarfile.TarInfo('sidecars/user_%s/document_%s/v1/pages/%06d.txt' % (USER_ID, DOCUMENT_ID, number))
             info.size = 1
             tar.addfile(info, io.BytesIO(b'x'))
     return path
