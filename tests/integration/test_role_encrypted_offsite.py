@@ -16,7 +16,7 @@ from papermerge_host import assert_states_equal
 from playbook_run import instance_inventory, make_manage_py_executable, run_playbook
 # The fixtures of the local S3 server.
 from s3_server import bucket, s3_server  # noqa: F401 pylint: disable=unused-import
-from test_role_encryption import RESTORE, identity_dirs
+from test_role_encryption import RESTORE, identity_dirs_left
 from test_role_s3 import BACKUP, backup_vars, keys, put_old_archives
 
 AGE_HEADER = b'age-encryption.org/v1\n'
@@ -83,17 +83,16 @@ def test_encrypted_backup_to_the_bucket_then_restore_from_it(make_instance, s3_s
         'papermerge_restore_upload_dir': str(tmp_path / 'download'),
         'papermerge_restore_poll_interval': '1',
     })
-    before = identity_dirs()
     restored = run_playbook(RESTORE, instance_inventory(target, 'docs01'), restore_vars)
     assert restored.ok, restored.explain()
-    assert identity_dirs() == before, 'the identity stayed on the host after the restore'
+    assert identity_dirs_left(restored) == [], 'the identity stayed on the host after the restore'
     assert_only_encrypted_archives(tmp_path / 'download', name)
     assert_states_equal(source.state(), target.state())
 
     again = run_playbook(RESTORE, instance_inventory(target, 'docs01'), restore_vars)
     assert again.ok, again.explain()
     assert again.changed('docs01') == 0, again.changed_tasks('docs01')
-    assert identity_dirs() == before, 'the identity stayed on the host after the second restore'
+    assert identity_dirs_left(again) == [], 'the identity stayed on the host after the second restore'
     assert_states_equal(source.state(), target.state())
     for run in (backup, restored, again):
         assert age_keys.secret() not in run.stdout + run.stderr
