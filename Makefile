@@ -16,15 +16,15 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help system-deps venv venv-2.15 collection-link papermerge-venv lint sanity sanity-matrix units units-matrix \
-	matrix fuzz integration molecule test demo build docs clean
+	matrix fuzz integration faults molecule test demo build docs clean
 
 help:
 	@echo "make demo         back up a throwaway local Papermerge, show the archive, restore it elsewhere"
 	@echo "make test         everything CI runs: lint, sanity and unit tests on ansible-core 2.15 and 2.19 and"
-	@echo "                  Python 3.8-3.11, integration and Molecule tests"
+	@echo "                  Python 3.8-3.11, fuzz, integration, fault-injection and Molecule tests"
 	@echo "make venv         the development toolchain in .venv"
 	@echo "make matrix       sanity-matrix + units-matrix: ansible-core 2.15 and 2.19, Python 3.8 to 3.11"
-	@echo "make lint | sanity | units | integration | molecule | build | docs"
+	@echo "make lint | sanity | units | fuzz | integration | faults | molecule | build | docs"
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -86,11 +86,16 @@ matrix: sanity-matrix units-matrix
 integration: venv system-deps papermerge-venv
 	$(BIN)/python -m pytest tests/integration -n 2 --durations=15
 
+# Kills, concurrent runs, full and failing disks, dropped connections; ends with one line of figures
+# (docs/reliability.md).  Serial: its concurrent pairs and random kills are timed.
+faults: venv system-deps papermerge-venv
+	$(BIN)/python -m pytest tests/faults --durations=5
+
 molecule: venv system-deps papermerge-venv
 	bash scripts/molecule-all.sh
 
 # sanity-matrix includes `make sanity`'s run.
-test: system-deps venv lint sanity-matrix units units-matrix fuzz integration molecule
+test: system-deps venv lint sanity-matrix units units-matrix fuzz integration faults molecule
 	@if grep -hs "NOT RUN" .cache/matrix/*.not-run; then \
 		echo "all test stages passed, except the combinations above: this machine lacks their Python"; \
 	else echo "all test stages passed"; fi

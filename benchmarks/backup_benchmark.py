@@ -14,6 +14,12 @@ and prints wall time, archive size and peak RSS side by side with the ratios iss
     .venv/bin/python benchmarks/backup_benchmark.py                 # the full sizes (builds take minutes)
     .venv/bin/python benchmarks/backup_benchmark.py --scale 0.1     # a quick run at a tenth of the sizes
     .venv/bin/python benchmarks/backup_benchmark.py --only pdfs --skip-manage
+    .venv/bin/python benchmarks/backup_benchmark.py --only pdfs --encryption --runs 5   # age vs plain
+
+--encryption runs only ours, unencrypted and encrypted with age to an X25519 recipient, taking turns (--runs
+each), and prints the medians side by side with their ratio (target: encryption adds at most 10%). --python runs
+ours with another interpreter, e.g. the cryptography 38.0.4 venv tests/integration/test_age_compat.py caches
+(Papermerge 2.1.9's image has that version).
 
 Peak RSS is the largest resident set of any process of a run (getrusage of the children).
 """
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -73,9 +80,13 @@ OURS = r"""
 import json, sys
 from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
 result = run_backup(dict(project_dir=sys.argv[1], dest=sys.argv[2], label='bench', skip_unchanged=False,
-                         compression_level=int(sys.argv[3]), compression=sys.argv[4]))
+                         compression_level=int(sys.argv[3]), compression=sys.argv[4],
+                         age_recipients=sys.argv[5:], papermerge_version='2.1.5'))
 print(json.dumps(dict(archive=result['archive'], size=result['size'], counts=result['counts'])))
 """
+# An X25519 recipient (the C2SP age specification's example): encrypting needs only the public key.
+AGE_RECIPIENT = 'age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj'
+ENCRYPTION_TARGET = 1.10
 
 
 def build(work_dir, name, documents, pdf_size, text_only, scans, venv):
@@ -119,10 +130,10 @@ def measure(argv, cwd, env=None):
     return float(seconds), int(rss_kb) / 1024.0, float(cpu), rest
 
 
-def run_ours(instance, out_dir, level, compression):
+def run_ours(instance, out_dir, level, compression, recipients=(), python=None):
     env = dict(os.environ, PYTHONPATH=str(REPO / '.cache' / 'collections'))
-    seconds, rss, cpu, stdout = measure([instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
-                                         level, compression], instance.base_dir, env)
+    seconds, rss, cpu, stdout = measure([python or instance.python, '-c', OURS, instance.project_dir, str(out_dir) + '/',
+                                         level, compression] + list(recipients), instance.base_dir, env)
     report = json.loads(stdout.strip().splitlines()[-1])
     os.remove(report['archive'])
     os.remove(report['archive'] + '.sha256')
@@ -168,6 +179,28 @@ def report(name, documents, media, rows):
     print('  target: %s' % TARGETS[name])
 
 
+def compare_encryption(name, instance, out_dir, options):
+    """Ours unencrypted and encrypted, taking turns; medians side by side and their ratio."""
+    rows = {'plain': [], 'age': []}
+    for _run in range(options.runs):
+        rows['plain'].append(run_ours(instance, out_dir, options.compression_level, options.compression,
+                                      python=options.python))
+        rows['age'].append(run_ours(instance, out_dir, options.compression_level, options.compression,
+                                    [AGE_RECIPIENT], python=options.python))
+    medians = {kind: [statistics.median(run[column] for run in runs) for column in range(4)]
+               for kind, runs in rows.items()}
+    print('\n%s: ours unencrypted vs encrypted with age, %d runs each (medians), load average %.1f' % (
+        name, options.runs, os.getloadavg()[0]))
+    print('  %-8s %8s %8s %10s %12s   %s' % ('archive', 'time s', 'CPU s', 'size MB', 'peak RSS MB', 'times s'))
+    for kind, (seconds, size, rss, cpu) in medians.items():
+        print('  %-8s %8.2f %8.2f %10.1f %12.1f   %s' % (kind, seconds, cpu, size / 1e6, rss, ' '.join(
+            '%.2f' % run[0] for run in rows[kind])))
+    ratio = medians['age'][0] / medians['plain'][0]
+    print('  age/plain: time %.3fx, CPU %.3fx, size %.4fx; target: time <= %.2fx (%s)' % (
+        ratio, medians['age'][3] / medians['plain'][3], medians['age'][1] / float(medians['plain'][1]),
+        ENCRYPTION_TARGET, 'met' if ratio <= ENCRYPTION_TARGET else 'MISSED'))
+
+
 def media_summary(instance):
     sizes = [f.stat().st_size for f in Path(str(instance.media_root)).rglob('*') if f.is_file()]
     return sum(sizes), len(sizes)
@@ -180,6 +213,10 @@ def main(argv):
     parser.add_argument('--skip-manage', action='store_true', help="leave out Papermerge's own manage.py backup")
     parser.add_argument('--compression-level', default='6', help='our compression_level (default 6)')
     parser.add_argument('--compression', default='adaptive', choices=['adaptive', 'gzip', 'none'])
+    parser.add_argument('--encryption', action='store_true',
+                        help='only ours, unencrypted vs encrypted with age, taking turns (--runs each)')
+    parser.add_argument('--runs', type=int, default=3, help='runs of each side with --encryption (medians)')
+    parser.add_argument('--python', help="interpreter for ours (default: the Papermerge venv's)")
     parser.add_argument('--work-dir', type=Path,
                         default=Path.home() / '.cache' / 'papermerge-backup-tests' / 'benchmark')
     options = parser.parse_args(argv)
@@ -194,8 +231,12 @@ def main(argv):
         documents = max(10, int(documents * options.scale))
         instance = build(options.work_dir, name, documents, pdf_size, text_only, scans, venv)
         warm_up(instance)
+        if options.encryption:
+            compare_encryption(name, instance, out_dir, options)
+            continue
         rows = {}
-        rows['ours'] = run_ours(instance, out_dir, options.compression_level, options.compression)
+        rows['ours'] = run_ours(instance, out_dir, options.compression_level, options.compression,
+                                python=options.python)
         rows['pigz'] = run_pigz(instance, out_dir)
         if not options.skip_manage:
             rows['manage'] = run_manage(instance, out_dir)

@@ -7,7 +7,8 @@ Steps, each printed as it runs:
 2. ansible-playbook playbooks/backup.yml against `source`: archive on the host, copy on the
    controller, sha256 verified, rotation;
 3. show the archive: its first members and one user's folder tree with symlinks;
-4. ansible-playbook playbooks/restore.yml against `target` with the controller copy;
+4. ansible-playbook playbooks/restore.yml against `target` with the controller copy, confirming
+   that the archive of `source` goes into another host (papermerge_restore_confirm_label);
 5. compare both instances through Papermerge's own ORM (users, tree, documents, pages, tags,
    sha256 of every media file).
 """
@@ -92,8 +93,10 @@ def main():
     show_archive(archive)
 
     step('Restoring it into the bare `target` with playbooks/restore.yml')
+    # The archive was made on `source` (its label): restoring it into another host takes a confirmation.
     playbook(inventory, 'restore.yml', papermerge_restore_hosts='papermerge_demo_target',
-             papermerge_restore_archive=archive, papermerge_restore_upload_dir=WORK / 'target-uploads')
+             papermerge_restore_archive=archive, papermerge_restore_upload_dir=WORK / 'target-uploads',
+             papermerge_restore_confirm_label='source')
 
     step('Comparing both instances through Papermerge\'s own ORM')
     differences = state_differences(source.state(), target.state())

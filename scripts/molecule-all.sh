@@ -42,10 +42,20 @@ stop_hosts() {
 }
 trap stop_hosts EXIT
 
+# Scenarios against Papermerge in Docker run under one lease of the shared test dockerd: it runs
+# while they do, and what their steps create goes with the lease (tests/support/docker_daemon.py).
+docker_scenarios=" docker "
+runner() {
+    if [[ "$docker_scenarios" == *" $1 "* ]]; then
+        echo python3 tests/support/docker_daemon.py lease --
+    fi
+}
+
 failed=()
 for scenario in "${scenarios[@]}"; do
     echo "=== molecule test -s $scenario"
-    if molecule test -s "$scenario" </dev/null; then
+    # shellcheck disable=SC2046  # runner prints a command prefix, or nothing
+    if $(runner "$scenario") molecule test -s "$scenario" </dev/null; then
         echo "=== $scenario: passed"
     else
         echo "=== $scenario: FAILED"

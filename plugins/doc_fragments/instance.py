@@ -48,6 +48,17 @@ options:
       - The instance's media root (the directory holding C(docs/) and C(sidecars/)), overriding the
         configuration's C([main] media_root) (or C([media] dir), read by the first 2.1 images when media_root is unset).
     type: path
+  papermerge_version:
+    description:
+      - The instance's Papermerge version (for example V(2.1.9)). A backup records it in the archive and its name;
+        a restore refuses archives of a newer Papermerge (papermerge_restore's O(papermerge.backup.papermerge_restore#module:allow_newer_version)).
+      - By default it is found on the host, never by importing Papermerge, in this order. The papermerge-core
+        distribution installed in the Python running the module (a virtualenv on the host). The source tree in
+        O(project_dir), C(<project_dir>/papermerge/core/version.py), read as text (the official Docker images copy
+        the source to C(/app) and install no distribution). A virtualenv in O(project_dir) (C(venv), C(.venv),
+        C(env), C(.env)) or beside it (C(venv), C(.venv)).
+      - Set it only for an instance laid out some other way. The roles pass their variable C(papermerge_version).
+    type: str
   database:
     description:
       - Database settings overriding those of the configuration file and of the environment, key by key, with

@@ -144,9 +144,14 @@ def read_fingerprint(path):
             head = handle.read(512)
     except (IOError, OSError):
         return None
+    return fingerprint_in_gzip_head(head)
+
+
+def fingerprint_in_gzip_head(head):
+    """The fingerprint in the comment of the gzip member that the bytes head start with, or None."""
     if len(head) < 10 or head[:3] != b"\x1f\x8b\x08" or not head[3] & 0x10 or head[3] & 0x0C:
         return None
-    end = head.find(b"\x00", 10)
+    end = head.find(b"\x00", 10, 512)
     if end < 0:
         return None
     comment = head[10:end].decode("latin-1")

@@ -40,7 +40,8 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MEDIA_FOLDERS
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import (
+    BACKUP_JSON, MEDIA_FOLDERS, version_folder)
 from ansible_collections.papermerge.backup.plugins.module_utils.database import normalize_uuid
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.timestamps import utc_iso
@@ -100,13 +101,20 @@ class DumpResult:
         self.counts = dict(users=0, folders=0, documents=0, versions=0, pages=0, tags=0)
         self.tree = []            # (member name, None) for folders, (member name, link target) for documents
         self.version_files = []   # media-relative paths of every document version's file
+        self.version_folders = set()  # archive_format.version_folder of every version (its sidecars are below)
         self.latest_files = {}    # member name of a document's symlink -> media-relative file of its latest version
         self.warnings = []
 
 
-def dump(db, sink, papermerge_version, created):
-    """Write backup.json to sink (an object with write(bytes) and start_fingerprint()); returns DumpResult."""
+def dump(db, sink, papermerge_version, created, file_size=None):
+    """Write backup.json to sink (an object with write(bytes) and start_fingerprint()); returns DumpResult.
+
+    file_size(media-relative path) -> the size of a version's file, or None when it is not there: a version
+    whose recorded size (when it has one) disagrees gets the file's size in backup.json, with a warning, as
+    the restore holds every version file to the size backup.json records.
+    """
     result = DumpResult()
+    result.file_size = file_size
     sink.write(b'{"created": %s,\n' % _json(created))
     # Everything after "created" is content: the fingerprint covers it, so unchanged data hashes alike.
     sink.start_fingerprint()
@@ -217,12 +225,14 @@ def _document(row, node_id, user_id, tags, versions, pages, result):
         pages_of.setdefault(page["version_number"], []).append(page)
     entries = []
     for version in versions:
-        file_path = "docs/user_%s/document_%s/v%d/%s" % (user_id, node_id, version["number"], version["file_name"])
+        folder = version_folder(user_id, node_id, version["number"])
+        file_path = "docs/%s/%s" % (folder, version["file_name"])
         result.version_files.append(file_path)
+        result.version_folders.add(folder)
         entries.append(dict(
             pages=[_page(p, user_id, node_id) for p in pages_of.get(version["number"], [])],
             file_path=file_path, lang=version["lang"], number=version["number"], file_name=version["file_name"],
-            size=version["size"], page_count=version["page_count"],
+            size=_version_size(version["size"], file_path, result), page_count=version["page_count"],
             short_description=version["short_description"], text=version["text"],
             id=normalize_uuid(version["id"])))
         result.counts["versions"] += 1
@@ -230,6 +240,17 @@ def _document(row, node_id, user_id, tags, versions, pages, result):
     return dict(id=node_id, breadcrumb=row["path"], tags=tags, versions=entries, ctype="document",
                 title=row["title"], lang=row["lang"], created_at=_datetime(row["created_at"]),
                 updated_at=_datetime(row["updated_at"]), ocr=bool(row["ocr"]), ocr_status=row["ocr_status"])
+
+
+def _version_size(size, file_path, result):
+    # Papermerge records 0 for versions made by OCR or page edits: no size to check.  Any other size is the
+    # file's, unless the file changed behind Papermerge's back.
+    actual = result.file_size(file_path) if size and result.file_size else None
+    if actual is None or actual == size:
+        return size
+    result.warnings.append("the database records %d bytes for %s, the file has %d: the archive records the "
+                           "file's size" % (size, file_path, actual))
+    return actual
 
 
 def _page(page, user_id, node_id):

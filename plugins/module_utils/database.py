@@ -26,12 +26,17 @@ import os
 import sqlite3
 import uuid
 
+from ansible_collections.papermerge.backup.plugins.module_utils.container import in_container
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 BATCH_SIZE = 1000
 CONNECT_TIMEOUT = 10
-DRIVER_HINT = ("install psycopg2-binary (or psycopg) into that Python, or, the usual fix, point "
-               "ansible_python_interpreter at the Papermerge virtualenv, which has psycopg2")
+# pg_advisory_xact_lock key of restores ("pmrestor"): see Database.lock_restores().
+RESTORE_LOCK_KEY = 0x706D726573746F72
+RESTORE_LOCK_SECONDS = 600
+DRIVER_HINT = ("install psycopg2-binary (or psycopg) into that Python, or, the usual fix, point %s at the "
+               "virtualenv Papermerge runs from, which has psycopg2" % setting("interpreter"))
 
 _cursor_names = itertools.count(1)
 
@@ -43,6 +48,11 @@ def normalize_uuid(value):
     if isinstance(value, uuid.UUID):
         return str(value)
     return str(uuid.UUID(str(value)))
+
+
+class CommitError(PapermergeBackupError):
+    """The COMMIT itself failed: on PostgreSQL, when the connection was lost, the transaction may have
+    committed all the same (the server got the COMMIT, its answer was lost)."""
 
 
 def connect(database, read_only=False):
@@ -95,6 +105,14 @@ class Database:
     def uuid_param(self, value):
         raise NotImplementedError
 
+    def lock_restores(self, timeout=RESTORE_LOCK_SECONDS):
+        """Inside write_transaction(): wait until no other restore's transaction is open on this database.
+
+        SQLite needs nothing: write_transaction() already holds its one write lock.  PostgreSQL takes a
+        transaction-level advisory lock, released by the commit or the rollback, also when the server ends the
+        transaction of a client that was killed.
+        """
+
     def close(self):
         self.connection.close()
 
@@ -125,8 +143,8 @@ class SQLiteDatabase(Database):
         self.description = "SQLite database %s" % path
         if not os.path.isfile(path):
             raise PapermergeBackupError(
-                "SQLite database %s does not exist: check project_dir and [database] dir (or "
-                "PAPERMERGE__DATABASE__DIR); a new instance needs `manage.py migrate` (the migrate role) first" % path)
+                "SQLite database %s does not exist: check %s and [database] dir (or PAPERMERGE__DATABASE__DIR); a "
+                "new instance needs `manage.py migrate` (the migrate role) first" % (path, setting("project_dir")))
         mode = "ro" if read_only else "rw"
         try:
             # autocommit mode: transactions are begun and ended explicitly below
@@ -163,7 +181,13 @@ class SQLiteDatabase(Database):
         except BaseException:
             self.connection.execute("ROLLBACK")
             raise
-        self.connection.execute("COMMIT")
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            # A COMMIT refused (a deferred constraint) leaves the transaction open: end it.
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            raise CommitError("the commit failed on %s: %s" % (self.description, error))
 
     def _begin(self, statement):
         try:
@@ -238,7 +262,7 @@ class PostgresDatabase(Database):
             self.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield self
         finally:
-            self.connection.rollback()
+            self._rollback()
 
     @contextlib.contextmanager
     def write_transaction(self):
@@ -246,12 +270,32 @@ class PostgresDatabase(Database):
         try:
             yield self
         except BaseException:
-            self.connection.rollback()
+            self._rollback()
             raise
         try:
             self.connection.commit()
         except Exception as error:
-            raise self._query_error(error, "COMMIT")
+            raise CommitError("the commit failed on %s: %s" % (self.description, str(error).strip()))
+
+    def lock_restores(self, timeout=RESTORE_LOCK_SECONDS):
+        self.execute("SELECT set_config('lock_timeout', %s, true)", ("%ds" % max(1, int(timeout)),))
+        try:
+            self.execute("SELECT pg_advisory_xact_lock(%s)", (RESTORE_LOCK_KEY,))
+        except PapermergeBackupError as error:
+            if "lock timeout" not in str(error):
+                raise
+            raise PapermergeBackupError(
+                "another restore is writing into %s (waited %d s): let it finish, then run this one again"
+                % (self.description, timeout))
+
+    def _rollback(self):
+        # On a connection the server closed (or killed) there is nothing to roll back: the server did, and the
+        # error that brought us here is the one to report, not "connection already closed".
+        try:
+            self.connection.rollback()
+        except Exception:
+            if not self.connection.closed:
+                raise
 
     def _set_session(self, read_only):
         # Only allowed between transactions: end whatever the connection may have open.
@@ -328,6 +372,10 @@ def _connection_error(description, error):
                                     "could not translate host name", "no route to host", "connection timed out")):
         advice = ("the server is not reachable: check [database] host and port and that PostgreSQL is "
                   "running and accepts connections from this host")
+        if in_container():
+            advice += (" (this runs inside the app's container: the host name is resolved, and the port reached, "
+                       "from there, so the host is the one the app uses, such as the compose service db, and "
+                       "localhost only when the container shares the host's network)")
     else:
         advice = "check the [database] settings of the instance"
     return PapermergeBackupError("cannot connect to %s: %s. Cause: %s" % (description, advice, text))

@@ -6,11 +6,11 @@
 """The destination directory of a backup: the archive's name there, one backup at a time, nothing partial.
 
 - Destination: a generated name (chosen under the lock) or the given file; the archive to keep when nothing
-  changed.
+  changed (for an encrypted archive, encryption.BackupEncryption tells from outside the ciphertext).
 - DirectoryLock: <directory>/.papermerge-backup.lock, so two backups into one directory never interleave.
-- Every file a backup writes there starts as a 0600 temporary file named TEMP_PREFIX...TEMP_SUFFIX (TempFile,
-  and the archive itself), fsynced and renamed into place; remove_leftovers() removes those a killed backup
-  left behind.
+- Every file a backup writes there starts as a 0600 temporary file named TEMP_PREFIX...TEMP_SUFFIX (the
+  spools of spool.py, TempFile, and the archive itself), fsynced and renamed into place; remove_leftovers()
+  removes those a killed backup left behind.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,21 +28,25 @@ from datetime import timedelta
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import TEMP_PREFIX, TEMP_SUFFIX
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_writer import read_fingerprint
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import recorded_sha256
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import is_encrypted_name
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import archive_name, parse_archive_name
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 LOCK_NAME = ".papermerge-backup.lock"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class Destination:
-    """Where the archive goes: a directory with a generated name, or a given file path."""
+    """Where the archive goes: a directory with a generated name, or a given file path. encryption: None, or
+    the encryption.BackupEncryption the archive is written with."""
 
-    def __init__(self, dest, label, version, now):
+    def __init__(self, dest, label, version, now, encryption=None):
         dest = os.path.expanduser(str(dest))
         self.label = label
         self.version = version
         self.now = now
+        self.encryption = encryption
         self.generated = dest.endswith("/") or os.path.isdir(dest)
         if self.generated:
             self.directory = os.path.abspath(dest)
@@ -54,6 +58,8 @@ class Destination:
             raise PapermergeBackupError(
                 "destination directory %s does not exist: create it first (the backup role does), owned by the "
                 "user running the backup and not readable by others" % self.directory)
+        if self._name is not None and is_encrypted_name(self._name) != (encryption is not None):
+            raise _suffix_mismatch(self._name, encryption is not None)
 
     @property
     def name(self):
@@ -67,7 +73,8 @@ class Destination:
         # Two runs within one second (possible once the first has released the lock) must not collide:
         # take the next free second rather than replace an archive.
         for step in range(60):
-            name = archive_name(self.label, self.now + timedelta(seconds=step), self.version)
+            name = archive_name(self.label, self.now + timedelta(seconds=step), self.version,
+                                encrypted=self.encryption is not None)
             if not os.path.lexists(os.path.join(self.directory, name)):
                 return name
         raise PapermergeBackupError("no free archive name in %s for label %s" % (self.directory, self.label))
@@ -77,11 +84,15 @@ class Destination:
 
     def previous_archive(self, fingerprint):
         """The archive to keep instead of writing a new one: the newest of this label (or the given file)
-        when its fingerprint equals the instance's now."""
+        when it is encrypted as this backup would be and its fingerprint equals the instance's now."""
         candidate = self._newest() if self.generated else self.path()
-        if candidate and read_fingerprint(candidate) == fingerprint:
-            return candidate
-        return None
+        if not candidate or not os.path.isfile(candidate):
+            return None
+        if is_encrypted_name(candidate) != (self.encryption is not None):
+            return None  # encryption switched on or off: the next archive must be the other kind
+        if self.encryption is not None:
+            return candidate if self.encryption.holds(candidate, fingerprint) else None
+        return candidate if read_fingerprint(candidate) == fingerprint else None
 
     def _newest(self):
         newest = None
@@ -94,6 +105,16 @@ class Destination:
             if newest is None or parsed.time > newest[0]:
                 newest = (parsed.time, name)
         return os.path.join(self.directory, newest[1]) if newest else None
+
+
+def _suffix_mismatch(name, encrypted):
+    if encrypted:
+        return PapermergeBackupError(
+            "dest names the file %s, but an encrypted archive's name must end in .tar.gz.age: name it so, or give "
+            "a directory for a generated name" % name)
+    return PapermergeBackupError(
+        "dest names the file %s, which ends in .age, but no age_recipients or age_passphrase were given: an "
+        "unencrypted archive must not look encrypted" % name)
 
 
 def describe_existing(path):
@@ -146,8 +167,8 @@ class DirectoryLock:
                 if time.time() >= deadline:
                     self.handle.close()
                     raise PapermergeBackupError(
-                        "another backup is writing into %s (it holds %s); waited %d s: let it finish or raise "
-                        "lock_timeout" % (os.path.dirname(self.path), self.path, self.timeout))
+                        "another backup is writing into %s (it holds %s); waited %d s: let it finish or raise %s"
+                        % (os.path.dirname(self.path), self.path, self.timeout, setting("lock_timeout")))
                 time.sleep(0.2)
 
     def __exit__(self, *exc):
@@ -159,8 +180,8 @@ def write_error(error, directory, what):
     """The error to report for an OSError while writing what into directory, saying what to do about it."""
     if error.errno in NO_SPACE:
         return PapermergeBackupError(
-            "%s: no space left on the filesystem of %s. Free space there or choose another dest; no partial "
-            "archive was left behind" % (what, directory))
+            "%s: no space left on the filesystem of %s. Free space there or set %s to another directory; no "
+            "partial archive was left behind" % (what, directory, setting("dest")))
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return PapermergeBackupError(
             "%s: %s. The destination directory %s must be writable by the user running the backup"

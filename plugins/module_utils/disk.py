@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
-"""Getting restored files onto the disk: early writeback while staging, one flush before the commit.
+"""Getting restored files onto the disk: early writeback while staging, one flush before the commit that
+reports every write the disk failed.
 
 Both use Linux system calls Python's os module lacks (sync_file_range, syncfs), reached through the C
 library, which is loaded once and only when a restore first needs it.  Both take the library as an optional
@@ -16,6 +17,7 @@ __metaclass__ = type
 
 import ctypes
 import ctypes.util
+import errno
 import os
 
 SYNC_FILE_RANGE_WRITE = 2
@@ -46,16 +48,49 @@ def start_writeback(descriptor, libc=None):
         sync_file_range(descriptor, 0, 0, SYNC_FILE_RANGE_WRITE)
 
 
-def flush_filesystem(path, libc=None):
-    """Make every file written below path durable before the rows that name them are committed.
+class FilesystemFlush:
+    """A descriptor on a directory, opened before the files to flush are written; flush() syncs its filesystem.
 
-    Without it a crash right after the commit could leave rows pointing at files the disk never got.
-    syncfs() flushes just that filesystem; where it is missing (not Linux) or fails, sync() flushes all.
+    syncfs() flushes just that filesystem and reports a write error the disk gave (EIO after a failed
+    writeback, ENOSPC on thin storage; Linux 5.8 and later) as OSError, so that the caller rolls back instead
+    of committing rows over lost files.  Linux reports the errors of writeback since the descriptor was opened:
+    opened first, it also sees writeback that start_writeback() began early and that failed before the flush.
+    Only where there is no syncfs (not Linux) does sync() flush everything, which reports nothing.
     """
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        syncfs = getattr(libc or c_library(), "syncfs", None)
-        if syncfs is None or syncfs(descriptor) != 0:
+
+    def __init__(self, path, libc=None):
+        self.path = path
+        self.library = libc or c_library()
+        self.descriptor = os.open(path, os.O_RDONLY)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def flush(self):
+        syncfs = getattr(self.library, "syncfs", None)
+        if syncfs is None:
             os.sync()
-    finally:
-        os.close(descriptor)
+        elif syncfs(self.descriptor) != 0:
+            number = _errno_of(self.library)
+            raise OSError(number, "%s, reported by syncfs on %s" % (os.strerror(number), self.path))
+
+    def close(self):
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+            self.descriptor = None
+
+
+def flush_filesystem(path, libc=None):
+    """Make every file written below path durable (see FilesystemFlush; this one sees only errors from now)."""
+    with FilesystemFlush(path, libc) as flush:
+        flush.flush()
+
+
+def _errno_of(library):
+    """errno after a failed call: ctypes keeps it for the C library; a stand-in (tests) says it as .errno."""
+    if isinstance(library, ctypes.CDLL):
+        return ctypes.get_errno() or errno.EIO
+    return getattr(library, "errno", 0) or errno.EIO

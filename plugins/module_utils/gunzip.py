@@ -17,17 +17,51 @@ from ansible_collections.papermerge.backup.plugins.module_utils.threads import R
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads (and checks) the gzip header and trailer itself
 # Inflated chunks waiting for the reader: memory stays at a few chunks.
 QUEUE_DEPTH = 4
+# Deflate inflates up to ~1000 times: a small archive can claim gigabytes (a decompression bomb).  Backups come
+# nowhere near: PDFs and images barely shrink, OCR text and hOCR to a third or a tenth (the text benchmark's
+# 10,000 documents inflate 3.5 times).  So an archive may inflate to MAX_RATIO times its size, plus FREE_BYTES
+# for small ones (tar headers and padding alone inflate 10 to 30 times); more is refused while inflating,
+# before the reader gets a byte beyond the bound.
+MAX_RATIO = 100
+FREE_BYTES = 32 * 1024 * 1024
 
 
-def gunzip_chunks(raw, chunk_size=None):
-    """Yield the decompressed content of a gzip file of one or more members, at most chunk_size bytes at a time.
+class InflateLimitExceeded(Exception):
+    """The stream inflates to more than its bound."""
+
+    def __init__(self, limit):
+        super(InflateLimitExceeded, self).__init__("it inflates to more than %d bytes" % limit)
+        self.limit = limit
+
+
+def inflate_limit(compressed_size):
+    """The most a gzip stream of compressed_size bytes may inflate to (see MAX_RATIO)."""
+    return MAX_RATIO * compressed_size + FREE_BYTES
+
+
+def gunzip_chunks(raw, chunk_size=None, limit=None):
+    """The decompressed content of a gzip file of one or more members, at most chunk_size bytes at a time.
 
     zlib checks each member's header, CRC and length (zlib.error when one is wrong); zero bytes after a member
     are padding, as gzip(1) and Python's gzip allow; the file ending inside a member raises EOFError.  Reading
     the file in large blocks here, instead of through gzip.GzipFile (8 KB reads, the CRC kept in Python), halves
-    the cost of inflating an archive of stored PDFs.
+    the cost of inflating an archive of stored PDFs.  With limit, InflateLimitExceeded is raised instead of the
+    chunk that would take the output beyond limit bytes.
     """
-    chunk_size = chunk_size or archive_format.CHUNK_SIZE
+    chunks = _inflate(raw, chunk_size or archive_format.CHUNK_SIZE)
+    return chunks if limit is None else _bounded(chunks, limit)
+
+
+def _bounded(chunks, limit):
+    total = 0
+    for data in chunks:
+        total += len(data)
+        if total > limit:
+            raise InflateLimitExceeded(limit)
+        yield data
+
+
+def _inflate(raw, chunk_size):
     inflater = None
     pending = b""
     members = 0
@@ -64,11 +98,11 @@ class InflatedStream:
 
     Decompressing (and hashing, by the raw stream) then overlap with parsing, hashing and staging the members
     (zlib, hashlib and file reads release the GIL).  The thread reads the whole file, so the archive's sha256
-    covers every byte; its errors (EOFError, zlib.error, OSError) are raised by read().
+    covers every byte; its errors (EOFError, zlib.error, OSError, InflateLimitExceeded) are raised by read().
     """
 
-    def __init__(self, raw):
-        self.ahead = ReadAhead(gunzip_chunks(raw), QUEUE_DEPTH, "papermerge-inflate")
+    def __init__(self, raw, limit=None):
+        self.ahead = ReadAhead(gunzip_chunks(raw, limit=limit), QUEUE_DEPTH, "papermerge-inflate")
         self.buffer = b""
         self.offset = 0
         self.finished = False

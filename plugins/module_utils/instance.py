@@ -32,6 +32,7 @@ import os
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.papermerge_version import find_papermerge_version
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 DEFAULT_LOCATIONS = (
     "/etc/papermerge/papermerge.toml",
@@ -55,6 +56,7 @@ def instance_argument_spec():
         # Not secret: secret-named variables are refused (check_environment), the password has database.password.
         environment=dict(type="dict", default={}, no_log=False),
         media_root=dict(type="path"),
+        papermerge_version=dict(type="str"),
         database=dict(
             type="dict",
             options=dict(
@@ -73,8 +75,8 @@ def instance_argument_spec():
 def instance_from_params(params):
     """(Instance, its Papermerge version or None) from the shared instance options of a module's params.
 
-    The version is the module's papermerge_version option when it has one and it is set, else the one found
-    on the host (papermerge_version.find_papermerge_version).
+    The version is the module's papermerge_version option when it is set, else the one found on the host
+    (papermerge_version.find_papermerge_version).
     """
     check_environment(params.get("environment"))
     instance = resolve_instance(params["project_dir"], config_file=params.get("config_file"),
@@ -209,8 +211,8 @@ def _toml_loader():
             continue
         return module.loads
     raise PapermergeBackupError(
-        "no TOML parser in this Python (tomllib needs 3.11; tomli, toml or tomlkit otherwise): point "
-        "ansible_python_interpreter at the Papermerge virtualenv, which has tomlkit")
+        "no TOML parser in this Python (tomllib needs 3.11; tomli, toml or tomlkit otherwise): point %s at the "
+        "virtualenv Papermerge runs from, which has tomlkit" % setting("interpreter"))
 
 
 def _plain(value):

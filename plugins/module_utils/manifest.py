@@ -15,6 +15,7 @@ is named MANIFEST_NAME. Shape (format_version 1)::
       "collection_version": "0.1.0",
       "papermerge_version": "2.1.5",
       "created": "2026-11-26T02:00:00Z",          # UTC
+      "label": "docs01",                          # the label in the archive's generated name (since 0.2.0)
       "engine": "sqlite" | "postgresql",
       "migrations": {"core": ["0001_initial", ...], ...},   # applied migrations of the source database
       "counts": {"users": 2, "folders": 9, "documents": 12, "versions": 14, "pages": 30, "tags": 4,
@@ -25,23 +26,27 @@ is named MANIFEST_NAME. Shape (format_version 1)::
     }
 
 members lists every regular-file member (backup.json included, the manifest itself excluded).
+label names the host the archive was made on, so that a renamed archive still tells (manifests of collection
+0.1.0 have none); readers take it when it is there and never require it.
 Archives made by Papermerge's own `manage.py backup` have no manifest.
 
 The member list names every file of the archive: it is written entry by entry and read as a stream, never
-held in memory whole.
+held in memory whole.  Reading it, every value is bounded (SUMMARY_FIELDS, ENTRY_MAX_CHARS) and of its type:
+the summary is returned by papermerge_archive_info, so nothing of unbounded length may reach it; keys it does
+not know are read within json_stream's bound and dropped.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import io
 import json
 
 from ansible_collections.papermerge.backup.plugins.module_utils.archive_format import BACKUP_JSON, MANIFEST_NAME
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.json_stream import Scanner
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError, listed, shown
+from ansible_collections.papermerge.backup.plugins.module_utils.json_stream import Scanner, json_chars
 from ansible_collections.papermerge.backup.plugins.module_utils.member_rules import normalize_member_name
+from ansible_collections.papermerge.backup.plugins.module_utils.spool import open_text
 
 FORMAT = "papermerge.backup"
 FORMAT_VERSION = 1
@@ -50,6 +55,22 @@ COLLECTION_VERSION = "0.1.0"
 REQUIRED_KEYS = ("format_version", "papermerge_version", "created", "engine", "counts", "members")
 MAX_SIZE = 256 * 1024 * 1024
 MISSING_LISTED = 20
+# The summary's keys: (the longest JSON text of the value, its type).  migrations: {app: [names]} of a few
+# dozen apps; counts: a dozen numbers.
+SUMMARY_FIELDS = {
+    "format": (json_chars(64), str),
+    "format_version": (32, int),
+    "collection_version": (json_chars(64), str),
+    "papermerge_version": (json_chars(64), str),
+    "created": (json_chars(64), str),
+    "engine": (json_chars(32), str),
+    "migrations": (256 * 1024, dict),
+    "counts": (4096, dict),
+    "fingerprint": (json_chars(128), str),
+    "label": (json_chars(256), str),  # an inventory hostname (at most 253 characters)
+}
+# One entry of 'members' ({"sha256": ..., "size": ...}) or of 'symlinks' (a link target).
+ENTRY_MAX_CHARS = 64 * 1024
 
 
 class ManifestWriter:
@@ -57,11 +78,14 @@ class ManifestWriter:
     however many members the archive has: header fields, then add_member() for every file member, then
     add_symlink() for every symlink, then finish()."""
 
-    def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None):
+    def __init__(self, stream, papermerge_version, created, engine, migrations, counts, fingerprint=None,
+                 label=None):
         self.stream = stream
         header = dict(format=FORMAT, format_version=FORMAT_VERSION, collection_version=COLLECTION_VERSION,
                       papermerge_version=papermerge_version, created=created, engine=engine,
                       migrations=migrations, counts=counts, fingerprint=fingerprint)
+        if label:
+            header["label"] = label
         text = json.dumps(header, sort_keys=True, ensure_ascii=False)
         self.stream.write(text[:-1].encode("utf-8") + b', "members": {')
         self.section = "members"
@@ -116,10 +140,15 @@ def read_summary(path):
     return summary
 
 
+def _check_counts(counts):
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in counts.values()):
+        raise _bad_manifest("'counts' holds something other than numbers")
+
+
 def _sections(path, summary=None):
     """Yield (key, None) after storing plain top-level keys in summary, (key, iterator of (name, value))
     for 'members' and 'symlinks'."""
-    with io.open(path, "r", encoding="utf-8") as handle:
+    with open_text(path) as handle:
         scanner = Scanner(handle)
         if scanner.peek() != "{":
             raise ValueError("the manifest is not a JSON object")
@@ -127,16 +156,25 @@ def _sections(path, summary=None):
             if key in ("members", "symlinks"):
                 if scanner.peek() != "{":
                     raise ValueError("%r is not an object" % key)
-                entries = ((name, scanner.value()) for name in scanner.object_keys())
+                entries = ((name, scanner.value(ENTRY_MAX_CHARS, "an entry of %r" % key))
+                           for name in scanner.object_keys(key))
                 yield key, entries
                 for _entry in entries:  # whatever the caller left unread
                     pass
             else:
-                value = scanner.value()
-                if summary is not None:
+                value = _summary_value(scanner, key)
+                if summary is not None and key in SUMMARY_FIELDS:
                     summary[key] = value
                 yield key, None
         scanner.expect_end()
+
+
+def _summary_value(scanner, key):
+    limit, kind = SUMMARY_FIELDS.get(key, (None, None))
+    value = scanner.value(limit, repr(key))
+    if kind is not None and value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise ValueError("%r is not a %s" % (key, kind.__name__))
+    return value
 
 
 def _check_summary(summary):
@@ -145,6 +183,7 @@ def _check_summary(summary):
         missing.append("members")
     if missing:
         raise _bad_manifest("it lacks %s" % ", ".join(missing))
+    _check_counts(summary["counts"] or {})
     version = summary["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise PapermergeBackupError(
@@ -175,8 +214,8 @@ def verify_manifest(contents):
     if missing:
         raise PapermergeBackupError(
             "archive member %s is listed in the manifest but missing from the archive (%d missing in all): "
-            "the archive is incomplete; use another copy" % (missing[0], len(missing)),
-            member=missing[0], missing_members=missing[:MISSING_LISTED])
+            "the archive is incomplete; use another copy" % (shown(missing[0]), len(missing)),
+            member=shown(missing[0]), missing_members=listed(missing, MISSING_LISTED))
     unlisted = sorted(name for name, member in contents.files.items() if not member.verified)
     if unlisted:
         raise PapermergeBackupError("archive member %s is not listed in the manifest (%d in all): the archive "
@@ -199,5 +238,5 @@ def _verify_entry(contents, raw_name, entry, missing):
     if found != (entry.get("size"), entry.get("sha256")):
         raise PapermergeBackupError(
             "archive member %s does not match the manifest (size %s, expected %s; sha256 %s, expected %s): the "
-            "archive is corrupted; use another copy" % (name, found[0], entry.get("size"), found[1],
-                                                        entry.get("sha256")), member=name)
+            "archive is corrupted; use another copy" % (name, found[0], shown(entry.get("size")), found[1],
+                                                        shown(entry.get("sha256"))), member=name)

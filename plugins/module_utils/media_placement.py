@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
-"""The media root side of a restore: where each file goes (refusing paths that resolve outside it), moving the
-staged files there without ever overwriting anything, and undoing every move when the restore fails.
+"""The media root side of a restore: where each file goes (refusing paths that resolve outside it), and moving
+the staged files there without ever overwriting anything, as planned before the first move (the restore's
+journal lists the plan; restore_journal undoes it when the restore fails).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -82,38 +83,60 @@ def partial_dirs(placed, files):
 
 
 class MovedFiles:
-    """Moves staged files into the media root and remembers what it did, to undo it on failure."""
+    """Moves staged files into the media root: plan_moves(), then move_all(); count says how many files moved."""
 
     def __init__(self, media_root):
         self.media_root = media_root
-        self.files = []
-        self.trees = []                # (target, staged) directories moved whole
         self.count = 0
-        self.dirs = []
         self.known_dirs = set()
+        self.new_dirs = []
         owner = _owner_of(media_root)
         # Files restored as root must still belong to the user Papermerge runs as (the media root's owner).
         self.owner = owner if owner and hasattr(os, "geteuid") and owner != (os.geteuid(), os.getegid()) else None
 
-    def move_all(self, members, targets, partial):
-        """Place members (staged as a tree; sorted by name, so the files below one directory come one after
-        the other): a directory missing from the media root all of whose staged files are to be placed is moved
-        with one rename; other files one by one."""
+    def plan_moves(self, members, partial):
+        """The moves that place members (staged as a tree; sorted by name, so the files below one directory
+        come one after the other): (name, [members]) for a directory missing from the media root all of whose
+        staged files are to be placed, moved with one rename; (name, [member]) for any other file.
+
+        Also sets new_dirs: the directories (relative names, parents first) to create for them.  Nothing is
+        changed: the restore's journal lists these before the first move.
+        """
+        moves = []
         present = set()
         index = 0
         while index < len(members):
             member = members[index]
             directory = self._new_tree_of(member, partial, present)
-            if directory is None:
-                self.move(member, targets.path(member.name))
-                index += 1
-                continue
             end = index + 1
-            while end < len(members) and members[end].name.startswith(directory + "/"):
-                end += 1
-            staged = os.path.join(member.stage_dir, *directory.split("/"))
-            self._move_tree(staged, targets.path(directory), directory, end - index)
+            if directory is not None:
+                while end < len(members) and members[end].name.startswith(directory + "/"):
+                    end += 1
+            moves.append((directory or member.name, members[index:end]))
             index = end
+        self.new_dirs = self._missing_parents([name for name, _members in moves])
+        return moves
+
+    def _missing_parents(self, names):
+        missing, seen = [], set()
+        for name in names:
+            parts = name.split("/")
+            for end in range(1, len(parts)):
+                directory = "/".join(parts[:end])
+                if directory not in seen:
+                    seen.add(directory)
+                    if not os.path.lexists(os.path.join(self.media_root, *parts[:end])):
+                        missing.append(directory)
+        return missing
+
+    def move_all(self, moves, targets):
+        """Carry out plan_moves()'s moves."""
+        for name, members in moves:
+            if len(members) == 1 and members[0].name == name:
+                self.move(members[0], targets.path(name))
+            else:
+                staged = os.path.join(members[0].stage_dir, *name.split("/"))
+                self._move_tree(staged, targets.path(name), name, len(members))
 
     def _new_tree_of(self, member, partial, present):
         """The topmost directory of member's name that the media root lacks and that is restored whole, or None."""
@@ -145,13 +168,11 @@ class MovedFiles:
                 raise PapermergeBackupError("media folder %s appeared while restoring; it was not overwritten"
                                             % name, member=name)
             raise
-        self.trees.append((target, staged))
         self.count += count
 
     def move(self, member, target):
         self._make_dirs(os.path.dirname(target))
         self._place(member.staged, target, member.name)
-        self.files.append(target)
         self.count += 1
         if self.owner:
             os.lchown(target, self.owner[0], self.owner[1])
@@ -182,28 +203,10 @@ class MovedFiles:
             directory = os.path.dirname(directory)
         for path in reversed(missing):
             os.mkdir(path, 0o755)
-            self.dirs.append(path)
             if self.owner:
                 os.lchown(path, self.owner[0], self.owner[1])
         self.known_dirs.update(missing)
         self.known_dirs.add(directory)
-
-    def undo(self):
-        for target, staged in reversed(self.trees):
-            try:
-                os.rename(target, staged)  # back into the staging directory, which is removed afterwards
-            except OSError:
-                pass
-        for path in reversed(self.files):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        for path in reversed(self.dirs):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
 
 
 def _owner_of(path):

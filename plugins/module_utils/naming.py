@@ -6,7 +6,8 @@
 """Archive file names: make them, check labels, and read label, time and version back.
 
 Generated names look like ``papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<papermerge version>.tar.gz``, for example
-``papermerge-docs01-20261126T020000Z-2.1.5.tar.gz``.  A label may itself contain ``-``, so names are read from
+``papermerge-docs01-20261126T020000Z-2.1.5.tar.gz``, with ``.age`` appended when the archive is encrypted
+(``...-2.1.5.tar.gz.age``).  A label may itself contain ``-``, so names are read from
 the right: the UTC time stamp is the anchor, everything between ``papermerge-`` and it is the label.
 """
 
@@ -19,6 +20,7 @@ from collections import namedtuple
 from datetime import datetime, timezone
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 TIME_FORMAT = '%Y%m%dT%H%M%SZ'
 LABEL_MAX_LENGTH = 64
@@ -32,7 +34,7 @@ _VERSION = r'[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0
 # The label group is greedy and the time group is fixed-width between two '-', so the match always takes
 # the right-most time stamp: labels containing '-' (even digits) parse correctly.
 DEFAULT_PATTERN = (
-    r'^papermerge-(?P<label>' + _LABEL + r')-(?P<time>' + _TIME + r')-(?P<version>' + _VERSION + r')\.tar\.gz$'
+    r'^papermerge-(?P<label>' + _LABEL + r')-(?P<time>' + _TIME + r')-(?P<version>' + _VERSION + r')\.tar\.gz(?:\.age)?$'
 )
 
 ArchiveName = namedtuple('ArchiveName', ['label', 'time', 'version'])
@@ -48,13 +50,13 @@ def validate_label(label):
     """Return label unchanged if it can be part of an archive name; raise PapermergeBackupError otherwise."""
     if not isinstance(label, str) or not label:
         raise PapermergeBackupError(
-            'label must not be empty: give a short name such as the host name (letters, digits, ".", "_", "-")',
-            label=label,
+            '%s must not be empty: give a short name such as the host name (letters, digits, ".", "_", "-")'
+            % setting('label'), label=label,
         )
     if len(label) > LABEL_MAX_LENGTH or not _LABEL_RE.fullmatch(label):
         raise PapermergeBackupError(
-            'label %r is not usable in an archive name: use at most %d letters, digits, ".", "_" or "-"'
-            % (label, LABEL_MAX_LENGTH),
+            '%s %r is not usable in an archive name: use at most %d letters, digits, ".", "_" or "-"'
+            % (setting('label'), label, LABEL_MAX_LENGTH),
             label=label,
         )
     return label
@@ -71,8 +73,26 @@ def default_label(hostname):
     return sanitised or 'localhost'
 
 
-def archive_name(label, when_utc, papermerge_version):
-    """Return the generated archive file name for label, an aware or naive-UTC datetime, and a version."""
+def host_label(hostname):
+    """Return the label the backup role gives a host by default: its inventory hostname as it is, when that is a
+    label already (docs01.example.com), else with every run of characters a label does not allow replaced by '-'
+    ('docs 01' -> 'docs-01', 'büro' -> 'b-ro'), trimmed of '-' and '.' at both ends and cut to LABEL_MAX_LENGTH.
+
+    Case and dots are kept: the restore role compares an archive's label with this, so the rule must give every
+    host one label, the same one each time.  Raises PapermergeBackupError when nothing usable is left.
+    """
+    name = str(hostname or '')
+    label = re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-.')[:LABEL_MAX_LENGTH].rstrip('-.')
+    if not label:
+        raise PapermergeBackupError(
+            'the inventory hostname %r gives no usable archive label (letters, digits, ".", "_", "-"): set '
+            'papermerge_backup_label for this host' % (name,), hostname=name)
+    return label
+
+
+def archive_name(label, when_utc, papermerge_version, encrypted=False):
+    """Return the generated archive file name for label, an aware or naive-UTC datetime, and a version
+    (ending in .tar.gz.age for an encrypted archive)."""
     validate_label(label)
     if not _VERSION_RE.fullmatch(papermerge_version or ''):
         raise PapermergeBackupError(
@@ -80,7 +100,8 @@ def archive_name(label, when_utc, papermerge_version):
             % (papermerge_version,),
             papermerge_version=papermerge_version,
         )
-    return 'papermerge-%s-%s-%s.tar.gz' % (label, _to_utc(when_utc).strftime(TIME_FORMAT), papermerge_version)
+    return 'papermerge-%s-%s-%s.tar.gz%s' % (label, _to_utc(when_utc).strftime(TIME_FORMAT), papermerge_version,
+                                             '.age' if encrypted else '')
 
 
 def compile_pattern(pattern=DEFAULT_PATTERN):

@@ -15,17 +15,23 @@ __metaclass__ = type
 import glob
 import io
 import os
+import re
+
+# papermerge/core/version.py, the one line Papermerge 2.1 keeps its version in: __version__ = "2.1.9"
+_VERSION_LINE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]\s*$""")
 
 
 def find_papermerge_version(project_dir):
     """The instance's papermerge-core version, or None when it cannot be found.
 
-    Looked for in the distribution installed in the Python running the module (the usual case:
-    ansible_python_interpreter is the Papermerge virtualenv, which has the database driver), then in a
-    virtualenv inside the project directory (venv, .venv, env, .env) or beside it (venv, .venv).
+    Looked for in the distribution installed in the Python running the module (the usual case on a host:
+    ansible_python_interpreter is the Papermerge virtualenv, which has the database driver), then in the
+    source tree in the project directory (the official Docker images copy papermerge/ to /app without any
+    dist-info: <project_dir>/papermerge/core/version.py, read as text), then in a virtualenv inside the project
+    directory (venv, .venv, env, .env) or beside it (venv, .venv).
     Papermerge itself is never imported: its package __init__ runs git, and Django would need settings.
     """
-    found = installed_version()
+    found = installed_version() or source_tree_version(project_dir)
     if found:
         return found
     parent = os.path.dirname(project_dir)
@@ -48,6 +54,20 @@ def installed_version():
         return metadata.version("papermerge-core")
     except Exception:  # PackageNotFoundError, or broken metadata
         return None
+
+
+def source_tree_version(project_dir):
+    """The version in <project_dir>/papermerge/core/version.py, read as text (never imported), or None."""
+    path = os.path.join(project_dir, "papermerge", "core", "version.py")
+    try:
+        with io.open(path, encoding="utf-8") as handle:
+            for line in handle:
+                match = _VERSION_LINE.match(line.strip())
+                if match:
+                    return match.group(1)
+    except (IOError, OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _venv_version(venv):

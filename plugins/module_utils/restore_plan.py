@@ -10,6 +10,18 @@ path, same document id and path, same file content), what would be created, and 
 data.  Collisions are listed (refuse_conflicts() refuses them for on_conflict=fail); with on_conflict=skip they
 are left out with everything below them: a user's data, a folder's contents, a document whose file path holds
 other content.
+
+Collisions are told as the user knows the data: usernames and folder paths, never ids alone; a user, folder or
+document whose id the instance has under another name or path was "renamed (or moved) since the backup".
+
+A user of the archive whose name an existing user with another id has is not a collision when that existing user
+owns nothing but the .home and .inbox folders Papermerge gives every user (no other node, no tag): a fresh
+instance's superuser, made by the image's `init` before anyone restores.  That user is replaced by the archive's
+(plan.replaced_users; restore_rows removes it in the restore's transaction).
+
+In replace mode (restore_replace) the plan is made of the instance as it will be once what the replace removes
+is gone: those users, nodes and tags are not seen (plan.hidden), the media files it moves aside are absent and
+those it found the same are not read again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,8 +37,9 @@ import uuid
 from ansible_collections.papermerge.backup.plugins.module_utils.backup_json import node_path, parent_path
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import digest_stream
 from ansible_collections.papermerge.backup.plugins.module_utils.database import normalize_uuid
-from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.errors import CONFLICT_CHARS, PapermergeBackupError, listed
 from ansible_collections.papermerge.backup.plugins.module_utils.media_placement import MediaTargets
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import setting
 
 BATCH_ROWS = 500
 CONFLICTS_IN_MESSAGE = 10
@@ -62,6 +75,7 @@ class Plan:
     def __init__(self):
         self.user_status = []          # per user index: 'new', 'existing' or 'conflict'
         self.user_ids = []             # per user index: canonical UUID string
+        self.usernames = []            # per user index: the archive's username
         self.nodes = []                # per user index: {path: Node}
         self.tags = []                 # per user index: {name: tag id}
         self.new_tags = []             # (user index, tag dict, tag id, slug)
@@ -78,6 +92,9 @@ class Plan:
         self.new_groups = []
         self.unknown_permissions = []
         self.targets = None
+        self.replaced_users = []       # {'id', 'username'} of existing users the archive's users replace
+        self.hidden = _NOTHING_HIDDEN  # what a replace removes: not seen (restore_replace.ReplacePlan)
+        self.replace = None            # that ReplacePlan (restore.py sets it), None in merge mode
 
     @property
     def changed(self):
@@ -88,11 +105,22 @@ class Plan:
         return node.status if node else None
 
 
-def make_plan(db, backup, contents, media_root):
-    """Compare the archive with the instance; nothing is written."""
+class _NothingHidden:
+    users = nodes = tags = same_files = aside_files = frozenset()
+
+
+_NOTHING_HIDDEN = _NothingHidden()
+
+
+def make_plan(db, backup, contents, media_root, progress=None, replace=None):
+    """Compare the archive with the instance; nothing is written.  progress (progress.Progress) hears how many
+    of the archive's files were compared with the media root.  replace: a restore_replace.ReplacePlan, whose
+    removals the plan takes as done."""
     plan = Plan()
-    users_by_id, users_by_name = _existing_users(db)
-    slugs = set(row["slug"] for row in db.execute("SELECT slug FROM core_tag"))
+    plan.hidden = replace or _NOTHING_HIDDEN
+    users_by_id, users_by_name = _existing_users(db, plan.hidden.users)
+    slugs = set(row["slug"] for row in db.execute("SELECT id, slug FROM core_tag")
+                if normalize_uuid(row["id"]) not in plan.hidden.tags)
     existing = [_plan_user(db, plan, user, users_by_id, users_by_name) for user in backup.users]
     node_tags = _index_nodes(plan, backup, existing)
     del existing
@@ -101,7 +129,7 @@ def make_plan(db, backup, contents, media_root):
     _plan_node_ids(db, plan)
     for index in range(len(backup.users)):
         _settle_nodes(plan, index)
-    clashing = _plan_files(plan, contents, media_root)
+    clashing = _plan_files(plan, contents, media_root, progress=progress)
     if clashing and _demote_documents(plan, clashing):
         # A new document must not come to point at a file someone else left at its path: skip it whole.
         _plan_files(plan, contents, media_root, report=False)
@@ -127,10 +155,12 @@ def _plan_groups(db, plan, backup):
         for name in user.get("permission_names") or [] if name not in plan.permission_ids))
 
 
-def _existing_users(db):
+def _existing_users(db, hidden):
     by_id, by_name = {}, {}
     for row in db.execute("SELECT id, username FROM core_user"):
         user_id = normalize_uuid(row["id"])
+        if user_id in hidden:
+            continue
         by_id[user_id] = row["username"]
         by_name[row["username"]] = user_id
     return by_id, by_name
@@ -141,17 +171,23 @@ def _plan_user(db, plan, user, users_by_id, users_by_name):
     user_id = normalize_uuid(user["id"])
     name = user["username"]
     plan.user_ids.append(user_id)
+    plan.usernames.append(name)
     plan.special.append({})
     if user_id in users_by_id and users_by_id[user_id] == name:
-        status, existing = "existing", _existing_nodes(db, user_id)
+        status, existing = "existing", _existing_nodes(db, user_id, plan.hidden.nodes)
     elif user_id in users_by_id:
+        # One id, one account: the archive's user is the instance's, under another name now.
         status, existing = "conflict", {}
-        plan.conflicts.append("user %s: the id %s belongs to the existing user %s" % (
-            name, user_id, users_by_id[user_id]))
+        plan.conflicts.append("user %s was renamed since the backup: the instance has this account as %s" % (
+            name, users_by_id[user_id]))
+    elif name in users_by_name and owns_nothing(db, users_by_name[name]):
+        status, existing = "new", {}
+        plan.replaced_users.append(dict(id=users_by_name[name], username=name))
     elif name in users_by_name:
         status, existing = "conflict", {}
-        plan.conflicts.append("user %s: a different user of that name exists (id %s, the archive has %s)" % (
-            name, users_by_name[name], user_id))
+        plan.conflicts.append("user %s: the instance has another account of that name (a different user, not "
+                              "the one in the archive) and it owns documents, folders or tags, so it is not "
+                              "replaced" % name)
     else:
         status, existing = "new", {}
     plan.user_status.append(status)
@@ -160,11 +196,35 @@ def _plan_user(db, plan, user, users_by_id, users_by_name):
     return existing
 
 
-def _existing_nodes(db, user_id):
-    """{path: (id, ctype)} of every node the user has, paths built from titles as breadcrumbs are."""
+def owns_nothing(db, user_id):
+    """Whether the user has no node but its own .home and .inbox, nothing below them, and no tag."""
+    param = db.uuid_param(user_id)
+    if db.scalar("SELECT count(*) FROM core_tag WHERE user_id = %s", (param,)):
+        return False
+    nodes = set(normalize_uuid(row["id"]) for row in db.execute(
+        "SELECT id FROM core_basetreenode WHERE user_id = %s", (param,)))
+    folders = db.execute("SELECT home_folder_id, inbox_folder_id FROM core_user WHERE id = %s", (param,))
+    special = set(normalize_uuid(value) for row in folders for value in row.values() if value is not None)
+    if not nodes <= special:
+        return False
+    return not _any_node_below(db, nodes)
+
+
+def _any_node_below(db, parent_ids):
+    """Whether any node, whoever owns it, sits in one of the folders parent_ids."""
+    parents = [db.uuid_param(node_id) for node_id in parent_ids]
+    if not parents:
+        return False
+    marks = ", ".join(["%s"] * len(parents))
+    return bool(db.scalar("SELECT count(*) FROM core_basetreenode WHERE parent_id IN (%s)" % marks, parents))
+
+
+def _existing_nodes(db, user_id, hidden=()):
+    """{path: (id, ctype)} of every node the user has (but hidden ones), paths built from titles as breadcrumbs
+    are."""
     rows = db.execute("SELECT id, parent_id, title, ctype FROM core_basetreenode WHERE user_id = %s",
                       (db.uuid_param(user_id),))
-    by_id = dict((normalize_uuid(row["id"]), row) for row in rows)
+    by_id = dict((normalize_uuid(row["id"]), row) for row in rows if normalize_uuid(row["id"]) not in hidden)
     paths = {}
 
     def path_of(node_id, depth=0):
@@ -212,13 +272,14 @@ def _index_nodes(plan, backup, existing):
 def _match_existing(entry, found):
     found_id, found_ctype = found
     if found_ctype != entry.ctype:
-        entry.status = "conflict:an existing %s has the same path" % found_ctype
+        entry.status = "conflict:collides with a %s of the instance at the same path" % found_ctype
     elif entry.ctype == "folder":
         entry.status, entry.id = "existing", found_id
     elif entry.id == found_id:
         entry.status = "existing"
     else:
-        entry.status = "conflict:a different document (id %s) has the same path" % found_id
+        entry.status = ("conflict:collides with another document of the instance at the same path (a different "
+                        "document, not the one in the archive)")
 
 
 def _plan_node_ids(db, plan):
@@ -232,9 +293,45 @@ def _plan_node_ids(db, plan):
                         "the archive's backup.json uses the node id %s twice: it is damaged; nothing was written"
                         % entry.id)
                 wanted[entry.id] = entry
-    taken = _ids_in_use(db, "core_basetreenode", list(wanted))
+    taken = _ids_in_use(db, "core_basetreenode", list(wanted)) - plan.hidden.nodes
+    found = _nodes_by_id(db, taken)
     for node_id in taken:
-        wanted[node_id].status = "conflict:its id %s is used by another node of the instance" % node_id
+        entry = wanted[node_id]
+        entry.status = "conflict:" + _taken_id_reason(entry, plan.usernames[entry.user_index], found.get(node_id))
+
+
+def _taken_id_reason(entry, username, found):
+    """Why a node of the archive cannot have its id: the instance's node with that id, as the user knows it."""
+    if found is None:
+        return "cannot be restored under its id, which another node of the instance has"
+    owner, path, ctype, title = found
+    if owner == username and ctype == entry.ctype:
+        # One id, one node: the archive's folder or document is the instance's, under another title or folder.
+        if title != entry.title:
+            return "was renamed since the backup: the instance has it as %s" % path
+        return "was moved since the backup: the instance has it at %s" % path
+    return "cannot be restored under its id, which %s's %s %s has in the instance" % (owner, ctype, path)
+
+
+def _nodes_by_id(db, ids):
+    """{id: (username, path, ctype, title)} of the instance's nodes with these ids (paths as breadcrumbs show)."""
+    rows = []
+    ids = list(ids)
+    for start in range(0, len(ids), BATCH_ROWS):
+        chunk = ids[start:start + BATCH_ROWS]
+        rows.extend(db.execute(
+            "SELECT n.id, n.user_id, n.title, n.ctype, u.username FROM core_basetreenode n "
+            "LEFT JOIN core_user u ON u.id = n.user_id WHERE n.id IN (%s)" % ", ".join(["%s"] * len(chunk)),
+            [db.uuid_param(i) for i in chunk]))
+    paths = {}
+    found = {}
+    for row in rows:
+        owner = normalize_uuid(row["user_id"])
+        if owner not in paths:
+            paths[owner] = dict((node_id, path) for path, (node_id, _ctype) in _existing_nodes(db, owner).items())
+        node_id = normalize_uuid(row["id"])
+        found[node_id] = (row["username"], paths[owner].get(node_id, row["title"]), row["ctype"], row["title"])
+    return found
 
 
 def _ids_in_use(db, table, ids):
@@ -251,14 +348,14 @@ def _ids_in_use(db, table, ids):
 def _settle_nodes(plan, index):
     """Decide the undecided nodes parent-first: below a skipped or conflicting folder everything is skipped."""
     nodes = plan.nodes[index]
-    username = plan.user_ids[index]
+    username = plan.usernames[index]
     for path in sorted(nodes, key=lambda p: p.count("/")):
         entry = nodes[path]
         parent = parent_path(path)
         parent_entry = nodes.get(parent) if parent else None
         if parent is not None and parent_entry is None:
             raise PapermergeBackupError(
-                "the archive's backup.json lists %r but not its folder %r (user id %s): it is damaged; nothing "
+                "the archive's backup.json lists %r but not its folder %r (user %s): it is damaged; nothing "
                 "was written" % (path, parent, username))
         if parent_entry is not None and parent_entry.ctype != "folder":
             raise PapermergeBackupError(
@@ -266,7 +363,7 @@ def _settle_nodes(plan, index):
         if parent_entry is not None and parent_entry.status in ("skip", "conflict") and entry.status != "skip":
             entry.status = "skip"
         if entry.status and entry.status.startswith("conflict:"):
-            plan.conflicts.append("%s %s of user id %s: %s" % (entry.ctype, path, username, entry.status[9:]))
+            plan.conflicts.append("%s's %s %s %s" % (username, entry.ctype, path, entry.status[9:]))
             entry.status = "conflict"
         if entry.status is None:
             entry.status = "new"
@@ -310,7 +407,8 @@ def _plan_tags(db, plan, index, user, node_tags, slugs):
     if plan.user_status[index] == "existing":
         for row in db.execute("SELECT id, name FROM core_tag WHERE user_id = %s",
                               (db.uuid_param(plan.user_ids[index]),)):
-            existing[row["name"]] = normalize_uuid(row["id"])
+            if normalize_uuid(row["id"]) not in plan.hidden.tags:
+                existing[row["name"]] = normalize_uuid(row["id"])
     plan.tags.append(existing)
     if plan.user_status[index] == "conflict":
         plan.skipped["tags"] += len(user.get("tags") or [])
@@ -319,7 +417,7 @@ def _plan_tags(db, plan, index, user, node_tags, slugs):
         if tag["name"] in existing:
             plan.existing["tags"] += 1
             continue
-        tag_id = _free_tag_id(db, tag.get("id"))
+        tag_id = _free_tag_id(db, tag.get("id"), plan.hidden.tags)
         slug = tag["slug"] if tag.get("slug") and tag["slug"] not in slugs else unique_slug(tag["name"], slugs)
         slugs.add(slug)
         existing[tag["name"]] = tag_id
@@ -327,13 +425,14 @@ def _plan_tags(db, plan, index, user, node_tags, slugs):
         plan.created["tags"] += 1
 
 
-def _free_tag_id(db, archive_id):
-    """The archive's tag id (our archives carry it) unless another tag has it; a new one otherwise."""
+def _free_tag_id(db, archive_id, hidden):
+    """The archive's tag id (our archives carry it) unless another tag (but a hidden one) has it; a new one
+    otherwise."""
     try:
         wanted = normalize_uuid(archive_id) if archive_id else None
     except ValueError:
         wanted = None
-    if wanted and not _ids_in_use(db, "core_tag", [wanted]):
+    if wanted and not _ids_in_use(db, "core_tag", [wanted]) - hidden:
         return wanted
     return str(uuid.uuid4())
 
@@ -369,7 +468,7 @@ def unique_slug(name, taken):
     return "%s_%d" % (slug, counter)
 
 
-def _plan_files(plan, contents, media_root, report=True):
+def _plan_files(plan, contents, media_root, report=True, progress=None):
     """Sort every file into plan.files (to place), existing, skipped; returns the document ids whose files
     collide with different content."""
     for counts in (plan.created, plan.existing, plan.skipped):
@@ -379,26 +478,47 @@ def _plan_files(plan, contents, media_root, report=True):
     skipped_docs = set(entry.id for nodes in plan.nodes for entry in nodes.values()
                        if entry.ctype == "document" and entry.status in ("skip", "conflict") and entry.id)
     targets = plan.targets = MediaTargets(media_root)
-    clashing = set()
-    for name in sorted(contents.files):
+    clashing = {}
+    for compared, name in enumerate(sorted(contents.files)):
         member = contents.files[name]
+        if progress is not None:
+            progress.update(compared, 0)
         if _owned_by(name, skipped_users, skipped_docs):
             plan.skipped["files"] += 1
             continue
         target, in_missing_dir = targets.locate(name)
-        state = "absent" if in_missing_dir else _file_state(target, member)
+        state = "absent" if in_missing_dir else _known_state(plan.hidden, name) or _file_state(target, member)
         if state == "same":
             plan.existing["files"] += 1
         elif state == "absent":
             plan.files.append(member)
             plan.created["files"] += 1
         else:
-            if report:
-                plan.conflicts.append("media file %s exists with different content (never overwritten)" % name)
             plan.skipped["files"] += 1
-            clashing.add(_document_of(name))
-    clashing.discard(None)
-    return clashing
+            clashing.setdefault(_document_of(name), []).append(name)
+    if report:
+        plan.conflicts.extend(_file_conflicts(plan, clashing))
+    clashing.pop(None, None)
+    return set(clashing)
+
+
+def _file_conflicts(plan, clashing):
+    """One line per document whose media files the instance has with other content (files of no document of
+    the archive: one line each)."""
+    documents = dict((entry.id, (plan.usernames[entry.user_index], entry.path))
+                     for nodes in plan.nodes for entry in nodes.values() if entry.ctype == "document")
+    lines = []
+    for document_id in sorted(clashing, key=lambda key: key or ""):
+        names = clashing[document_id]
+        if document_id not in documents:
+            lines.extend("media file %s exists in the instance with other content (never overwritten)" % name
+                         for name in names)
+            continue
+        username, path = documents[document_id]
+        lines.append("%s's document %s: %s in the instance with other content (never overwritten): %s%s" % (
+            username, path, "its media file exists" if len(names) == 1 else "%d of its media files exist" % len(names),
+            names[0], " and %d more" % (len(names) - 1) if len(names) > 1 else ""))
+    return lines
 
 
 def _demote_documents(plan, document_ids):
@@ -436,6 +556,13 @@ def _uuid_or_none(text):
         return None
 
 
+def _known_state(hidden, name):
+    """What a replace found already: a file it moves aside is absent, one it compared is the same."""
+    if name in hidden.aside_files:
+        return "absent"
+    return "same" if name in hidden.same_files else None
+
+
 def _file_state(target, member):
     try:
         info = os.lstat(target)
@@ -463,6 +590,6 @@ def refuse_conflicts(plan, on_conflict):
     more = len(plan.conflicts) - CONFLICTS_IN_MESSAGE
     raise PapermergeBackupError(
         "the archive collides with existing data (%d collision%s): %s%s. Nothing was written: restore into an "
-        "empty instance, remove the colliding data, or set on_conflict=skip to restore everything else"
+        "empty instance, remove the colliding data, or set %s: skip to restore everything else"
         % (len(plan.conflicts), "" if len(plan.conflicts) == 1 else "s", shown,
-           " (and %d more)" % more if more > 0 else ""), conflicts=plan.conflicts)
+           " (and %d more)" % more if more > 0 else "", setting("on_conflict")), conflicts=listed(plan.conflicts, chars=CONFLICT_CHARS))

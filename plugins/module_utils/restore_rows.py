@@ -21,6 +21,10 @@ from ansible_collections.papermerge.backup.plugins.module_utils.restore_plan imp
 from ansible_collections.papermerge.backup.plugins.module_utils.timestamps import UTC, parse_datetime
 
 DEFAULT_LANG = "deu"
+# What refers to a user besides its nodes: removed with a user the archive's user of that name replaces.
+USER_REFERENCES = (("core_user_groups", "user_id"), ("core_user_user_permissions", "user_id"),
+                   ("dynamic_preferences_users_userpreferencemodel", "instance_id"), ("authtoken_token", "user_id"),
+                   ("knox_authtoken", "user_id"), ("django_admin_log", "user_id"))
 
 
 def insert_rows(db, plan, backup):
@@ -35,11 +39,12 @@ def _insert_rows(db, writer, plan, backup):
     if plan.content_type_id is None and (plan.created["documents"] or plan.created["folders"]):
         db.execute("INSERT INTO django_content_type (app_label, model) VALUES (%s, %s)", ("core", "basetreenode"))
         plan.content_type_id = content_type_id(db)
+    remove_replaced_users(db, plan.replaced_users)
     _insert_groups(db, plan)
     for index, user in enumerate(backup.users):
         if plan.user_status[index] == "new":
-            writer.add("core_user", _user_row(db, user))
-            _add_memberships(db, writer, plan, user)
+            writer.add("core_user", user_row(db, user))
+            add_memberships(db, writer, plan, user)
     for index, tag, tag_id, slug in plan.new_tags:
         writer.add("core_tag", _tag_row(db, plan.user_ids[index], tag, tag_id, slug))
     for index, title, folder_id in plan.synthetic:
@@ -50,6 +55,25 @@ def _insert_rows(db, writer, plan, backup):
         entry = plan.nodes[index][node_path(node)]
         if entry.status == "new":
             _add_node(db, writer, plan, index, node, entry.id)
+
+
+def remove_replaced_users(db, users):
+    """Delete the users the archive's users of the same name replace, with their .home and .inbox and whatever
+    refers to them (the plan checked that they own nothing else)."""
+    tables = db.table_names() if users else set()
+    for user in users:
+        user_id = db.uuid_param(user["id"])
+        nodes = [db.uuid_param(normalize_uuid(row["id"])) for row in db.execute(
+            "SELECT id FROM core_basetreenode WHERE user_id = %s", (user_id,))]
+        db.execute("UPDATE core_user SET home_folder_id = NULL, inbox_folder_id = NULL WHERE id = %s", (user_id,))
+        for node_id in nodes:
+            db.execute("DELETE FROM core_coloredtag WHERE object_id = %s", (node_id,))
+            db.execute("DELETE FROM core_folder WHERE basetreenode_ptr_id = %s", (node_id,))
+        db.execute("DELETE FROM core_basetreenode WHERE user_id = %s", (user_id,))
+        for table, column in USER_REFERENCES:
+            if table in tables:
+                db.execute("DELETE FROM %s WHERE %s = %%s" % (table, column), (user_id,))
+        db.execute("DELETE FROM core_user WHERE id = %s", (user_id,))
 
 
 def _add_node(db, writer, plan, index, node, node_id):
@@ -106,7 +130,7 @@ def _insert_groups(db, plan):
                            (group_id, plan.permission_ids[name]))
 
 
-def _add_memberships(db, writer, plan, user):
+def add_memberships(db, writer, plan, user):
     user_id = db.uuid_param(user["id"])
     for name in sorted(set(user.get("group_names") or [])):
         if name in plan.group_ids:
@@ -131,7 +155,7 @@ def preferences(value):
                 yield item.get("section"), item["name"], item.get("raw_value")
 
 
-def _user_row(db, user):
+def user_row(db, user):
     now = _now()
     return dict(
         id=db.uuid_param(user["id"]), password=user["password"],

@@ -46,7 +46,8 @@ from datetime import timedelta, timezone
 
 from ansible_collections.papermerge.backup.plugins.module_utils.checksum_file import checksum_path
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.naming import compile_pattern, format_time, parse_archive_name
+from ansible_collections.papermerge.backup.plugins.module_utils.naming import (
+    compile_pattern, format_time, parse_archive_name, validate_label)
 
 UNLIMITED = -1
 COUNT_OPTIONS = ('keep_last', 'keep_hourly', 'keep_daily', 'keep_weekly', 'keep_monthly', 'keep_yearly')
@@ -122,6 +123,22 @@ class Policy:
 
     def is_empty(self):
         return not any(self.counts.values()) and (self.within is None or is_zero(self.within))
+
+
+def policy_argument_spec():
+    """The policy options (keep_*, and label), as papermerge_prune and papermerge_s3_prune take them."""
+    spec = dict(keep_within=dict(type='str'), label=dict(type='str'))
+    spec.update((option, dict(type='int', default=0)) for option in COUNT_OPTIONS)
+    return spec
+
+
+def policy_from_params(params):
+    """(Policy, label or None) from the options of policy_argument_spec(); raise on a bad label or policy."""
+    label = params.get('label')
+    if label is not None:
+        validate_label(label)
+    counts = dict((option, params.get(option)) for option in COUNT_OPTIONS)
+    return Policy(keep_within=params.get('keep_within'), **counts), label
 
 
 def _validate_count(option, value):

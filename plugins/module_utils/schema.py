@@ -15,8 +15,8 @@ __metaclass__ = type
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 
-# Migrations of papermerge-core 2.1.5, of Django 4.0's auth and contenttypes (which it depends on) and of
-# django-dynamic-preferences' per-user preferences (which it installs), whose tables we read and write.
+# Migrations of papermerge-core 2.1.5, of Django 4.0's auth, contenttypes and sessions (which it depends on) and
+# of django-dynamic-preferences' per-user preferences (which it installs), whose tables we read and write.
 KNOWN_MIGRATIONS = {
     "contenttypes": (
         "0001_initial",
@@ -35,6 +35,9 @@ KNOWN_MIGRATIONS = {
         "0010_alter_group_name_max_length",
         "0011_update_proxy_permissions",
         "0012_alter_user_first_name_max_length",
+    ),
+    "sessions": (
+        "0001_initial",
     ),
     "dynamic_preferences_users": (
         "0001_initial",
@@ -75,7 +78,30 @@ TABLES = {
     "auth_group_permissions": ("id", "group_id", "permission_id"),
     "auth_permission": ("id", "name", "content_type_id", "codename"),
     "django_migrations": ("id", "app", "name", "applied"),
+    # A restore's commit token is a row here (restore_journal.py); Papermerge itself keeps web sessions in it.
+    "django_session": ("session_key", "session_data", "expire_date"),
 }
+
+# Papermerge 2.1's column limits: the max_length of every text column a restore writes, as the migrations above
+# leave them (read from the migrated state of papermerge-core 2.1.5; 2.1.9's migrations and models are the same;
+# auth's and contenttypes' are Django's).  Papermerge's own serializers refuse longer values and PostgreSQL's
+# varchar(n) too; SQLite stores them silently, so the restore checks them itself (backup_json).  core_tag's
+# description is a TextField whose max_length only Papermerge's serializers enforce.
+MAX_LENGTHS = {
+    "core_user": dict(username=150, password=128, first_name=150, last_name=150, email=254),
+    "core_tag": dict(name=100, slug=100, bg_color=7, fg_color=7, description=1024),
+    "core_basetreenode": dict(title=200, lang=8, ctype=16),
+    "core_document": dict(ocr_status=32),
+    "core_documentversion": dict(lang=8, file_name=1024, short_description=128),
+    "core_page": dict(norm_doc_title=200, norm_folder_title=200, norm_breadcrump=1024, lang=8, image=1024),
+    "auth_group": dict(name=150),
+    "auth_permission": dict(codename=100),
+    "django_content_type": dict(app_label=100, model=100),
+    "dynamic_preferences_users_userpreferencemodel": dict(section=150, name=150),
+}
+# The ranges of Django's IntegerField (number, page_count) and BigIntegerField (a version's size) on both engines.
+INTEGER = (-2 ** 31, 2 ** 31 - 1)
+BIGINT = (-2 ** 63, 2 ** 63 - 1)
 
 MIGRATE_HINT = "run the migrate role or `manage.py migrate` first"
 

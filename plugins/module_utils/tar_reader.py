@@ -17,9 +17,9 @@ reader parses the same formats in a tenth of that:
 - a header's checksum must match (tarfile accepts a bad one after the first member and stops there silently).
 
 An archive may have been made to mislead, so every number in it passes one door (_integer, reached through
-_number for header fields and _pax_integer and _pax_time for pax records): digits of its base and nothing else
-(no sign, '0o', '_' or whitespace, which int() would take), never negative, never above the bound of what it
-counts.  Every length is then checked before a byte is read for it (_claim, and _bounded for the extended
+the public header_number() for header fields and pax_integer() and pax_time() for pax records): digits of its
+base and nothing else (no sign, '0o', '_' or whitespace, which int() would take), never negative, never above
+the bound of what it counts.  Every length is then checked before a byte is read for it (_claim, and _bounded for the extended
 headers held in memory), so memory never grows with what a header claims, and a claim larger than what the
 stream still holds, when its size is known, fails at once.  Where tar programs read one header in different
 ways (tarfile and GNU tar, which Papermerge's own restore and an administrator use), the header is refused
@@ -83,7 +83,7 @@ UNUSED_NUMBERS = (("mode", 100, 108, NUMBER_MAX), ("uid", 108, 116, ID_MAX), ("g
                   ("devmajor", 329, 337, ID_MAX), ("devminor", 337, 345, ID_MAX))
 # The numeric fields from mode to checksum as tarfile and GNU tar write them: fixed-width octal digits, whose
 # values are within every bound by their width.  One match reads nearly every header; any other form of them
-# goes field by field through _number.
+# goes field by field through header_number().
 _PLAIN_NUMBERS = re.compile(br"[0-7]{7}\x00[0-7]{7}\x00[0-7]{7}\x00([0-7]{11})[\x00 ]([0-7]{11})[\x00 ]([0-7]{6})\x00 ")
 _NO_DEVICE = (b"\0" * 16, b"0000000\x000000000\x00")
 _PAX_RECORD = re.compile(br"(\d+) ([^=]+)=")
@@ -258,9 +258,9 @@ class TarReader:
         if "linkpath" in merged:
             header.linkname = _decode(merged["linkpath"])
         if "size" in merged:
-            header.size = _pax_integer(merged["size"], "size", self.offset, SIZE_MAX)
+            header.size = pax_integer(merged["size"], "size", self.offset, SIZE_MAX)
         if "mtime" in merged:
-            header.mtime = _pax_time(merged["mtime"], "mtime", self.offset)
+            header.mtime = pax_time(merged["mtime"], "mtime", self.offset)
         _check_unused_pax_numbers(merged, self.offset)
         if any(key.startswith("GNU.sparse.") for key in merged):
             raise TarFormatError("member %r: GNU sparse files are not supported" % header.name)
@@ -354,10 +354,10 @@ def _check_unused_pax_numbers(records, offset):
     """GNU tar refuses an archive whose pax uid, gid, atime or ctime is not a number: so does this reader."""
     for key in UNUSED_PAX_NUMBERS:
         if key in records:
-            _pax_integer(records[key], key, offset, ID_MAX)
+            pax_integer(records[key], key, offset, ID_MAX)
     for key in UNUSED_PAX_TIMES:
         if key in records:
-            _pax_time(records[key], key, offset)
+            pax_time(records[key], key, offset)
 
 
 def _refuse_two_names(extended, records, offset):
@@ -379,14 +379,15 @@ def _field(raw):
 
 
 def _numbers(block, where):
-    """Every numeric field of a header through _number; returns its size, mtime and checksum."""
+    """Every numeric field of a header through header_number(); returns its size, mtime and checksum."""
     for what, start, end, limit in UNUSED_NUMBERS:
-        _number(block[start:end], what, where, limit)
-    return (_number(block[124:136], "size", where, SIZE_MAX), _number(block[136:148], "mtime", where, MTIME_MAX),
-            _number(block[148:156], "checksum", where, NUMBER_MAX))
+        header_number(block[start:end], what, where, limit)
+    return (header_number(block[124:136], "size", where, SIZE_MAX),
+            header_number(block[136:148], "mtime", where, MTIME_MAX),
+            header_number(block[148:156], "checksum", where, NUMBER_MAX))
 
 
-def _number(raw, what, where, limit):
+def header_number(raw, what, where, limit):
     """A header's numeric field, as GNU tar and tarfile both read it, or TarFormatError.
 
     Octal digits, after optional spaces and before optional spaces, up to the first NUL (the bytes after it are
@@ -404,11 +405,12 @@ def _number(raw, what, where, limit):
     return 0
 
 
-def _pax_integer(raw, what, where, limit):
+def pax_integer(raw, what, where, limit):
+    """A pax record's decimal integer (digits only, at most limit), or TarFormatError."""
     return _integer(raw, 10, "pax %s" % what, where, limit)
 
 
-def _pax_time(raw, what, where):
+def pax_time(raw, what, where):
     """A pax time: decimal seconds, optionally with a fraction; never negative (no backup file predates 1970)."""
     seconds, dot, fraction = raw.partition(b".")
     value = _integer(seconds, 10, "pax " + TIME_NAMES[what], where, MTIME_MAX)

@@ -30,14 +30,22 @@ description:
     hashed and compared with the archive's manifest (size and sha256); the module fails naming the first member
     that does not match, or one the manifest lists but the archive lacks (RV(member) in the failure result), and
     RV(checksums_verified) is V(true).
+  - An encrypted archive (C(.tar.gz.age)) is decrypted on the fly with O(age_identity_file) or O(age_passphrase);
+    its temporary copies of C(backup.json) and the manifest are then sealed with a key that exists only in the
+    module's memory. Without an identity that opens it the module fails, saying so.
   - Archives of Papermerge's own C(manage.py backup) have no manifest. For them O(verify=true) checks the gzip
     stream end to end and that every document version file C(backup.json) names is in the archive (the module
     fails otherwise; without O(verify) such files are listed in RV(missing_files)); RV(checksums_verified) is
     V(false) and RV(notes) says that checksums were not available.
+  - Archives that lie about what they hold are refused as M(papermerge.backup.papermerge_restore) refuses them
+    (see there), such as media files C(backup.json) does not name or whose size differs from the one it records,
+    C(backup.json) values longer than Papermerge's columns hold, a stream inflating to more than 100 times its size.
+    The result quotes text from the archive cut after 200 characters (ending in C(...[N more characters])) and
+    lists at most 1000 entries of RV(usernames) and RV(missing_files).
 options:
   path:
     description:
-      - Path of the archive (C(.tar.gz)).
+      - Path of the archive (C(.tar.gz), or C(.tar.gz.age) when encrypted).
     type: path
     required: true
   verify:
@@ -45,6 +53,8 @@ options:
       - Hash every member and compare it with the manifest.
     type: bool
     default: false
+extends_documentation_fragment:
+  - papermerge.backup.age_identity
 attributes:
   check_mode:
     support: full
@@ -65,6 +75,13 @@ EXAMPLES = r'''
   delegate_to: localhost
   register: archive
 
+- name: Verify an encrypted archive on the controller with the identity that opens it
+  papermerge.backup.papermerge_archive_info:
+    path: /srv/backups/docs01/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz.age
+    age_identity_file: ~/.config/papermerge-backup/identity.txt
+    verify: true
+  delegate_to: localhost
+
 - name: Refuse archives from a newer Papermerge
   ansible.builtin.assert:
     that: archive.papermerge_version is version('2.1.5', '<=')
@@ -77,6 +94,11 @@ path:
   returned: success
   type: str
   sample: /srv/backups/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+encrypted:
+  description: Whether the archive is encrypted (age); RV(size) and RV(sha256) are then the encrypted file's.
+  returned: success
+  type: bool
+  sample: false
 size:
   description: Size of the archive file in bytes.
   returned: success
@@ -104,6 +126,13 @@ papermerge_version:
   returned: success
   type: str
   sample: 2.1.5
+label:
+  description:
+    - The label of the host the archive was made on, as recorded in its manifest, else as its generated file name
+      says; null for archives that carry none (Papermerge's own backups, names of one's own).
+  returned: success
+  type: str
+  sample: docs01.example.com
 created:
   description:
     - When the archive was made. The manifest's UTC time (C(YYYY-MM-DDTHH:MM:SSZ)) or, without a manifest,
@@ -138,13 +167,14 @@ backup_json_first:
   type: bool
   sample: true
 usernames:
-  description: The users the archive holds.
+  description: The users the archive holds (at most 1000; RV(counts) has their number).
   returned: success
   type: list
   elements: str
   sample: [admin, olga]
 missing_files:
-  description: Document version files backup.json names that the archive does not hold.
+  description: Document version files backup.json names that the archive does not hold (at most 1000; RV(notes)
+    has their number).
   returned: success
   type: list
   elements: str
@@ -164,22 +194,27 @@ member:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.papermerge.backup.plugins.module_utils.archive_info import archive_info
+from ansible_collections.papermerge.backup.plugins.module_utils.archive_info import run_archive_info
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identity_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import name_settings
+
+
+def argument_spec():
+    spec = identity_argument_spec()
+    spec.update(
+        path=dict(type='path', required=True),
+        verify=dict(type='bool', default=False),
+    )
+    return spec
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='path', required=True),
-            verify=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
-        result = archive_info(module.params['path'], verify=module.params['verify'])
+        result = run_archive_info(module.params)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error)), **error.details)
     module.exit_json(**result)
 
 

@@ -43,12 +43,29 @@ description:
     document file in place, and a file that changes while it is read fails the run (run it again).
   - Two backups into one directory never interleave, the second waits for the first (O(lock_timeout)).
     Temporary files (C(.papermerge-backup-*.tmp)) that a killed backup left there are removed by the next one,
-    with a warning.
+    with a warning. An archive whose backup was killed after it got its name but before its checksum file is
+    complete; the next backup reuses it and writes the missing C(.sha256).
+  - A backup never archives a half-restored instance. It holds the instance's lock
+    (C(<media_root>/.papermerge-backup-instance.lock), shared by backups, exclusive for a restore) for its whole
+    run, so it waits for a running restore (O(lock_timeout)) and a restore waits for it. What an interrupted
+    restore left in the media root is finished or undone first, as M(papermerge.backup.papermerge_restore)
+    describes, with a warning. A user who may only read the media root opens the lock file read-only; where it
+    does not exist and cannot be created, the backup runs without waiting for restores and warns.
   - When nothing changed since the newest archive of the same label, no new archive is written (O(skip_unchanged)).
+  - With O(age_recipients) (or O(age_passphrase)) the archive is encrypted in the standard age format
+    (age-encryption.org/v1) on its way to the disk, and named C(.tar.gz.age). C(age -d -i <identity>) gives back
+    the exact C(.tar.gz) that Papermerge's own C(manage.py restore) and M(papermerge.backup.papermerge_restore)
+    read. Nothing of the archive reaches the disk in plaintext, not even the temporary copies of C(backup.json)
+    and the manifest (they are sealed with a key that exists only in the module's memory). The checksum file
+    covers the encrypted file.
 author:
   - papermerge.backup maintainers (@papermerge)
 extends_documentation_fragment:
   - papermerge.backup.instance
+  - papermerge.backup.setting_names
+requirements:
+  - For O(age_recipients) and O(age_passphrase), the Python package C(cryptography) (version 38 or later) in the
+    interpreter that runs the module. Papermerge 2.1's virtualenv and its official image have it.
 options:
   dest:
     description:
@@ -58,14 +75,17 @@ options:
         already (two runs within one second), the next free second is used; an existing archive is never replaced.
       - Any other path is the archive's file name; its directory must exist. An existing file there is replaced
         (atomically, by rename) unless it already holds the instance's current content (O(skip_unchanged)).
+        It must end in C(.age) exactly when the archive is encrypted.
       - The directory must exist; it also receives a lock file C(.papermerge-backup.lock) (an C(fcntl) lock), which
         stays there, empty, after the run.
     type: path
     required: true
   label:
     description:
-      - The label in generated file names, so that archives of several hosts can share one directory.
-      - Letters, digits, C(.), C(_) and C(-). Defaults to the host's short name.
+      - The label in generated file names, so that archives of several hosts can share one directory. It is also
+        recorded in the archive's manifest, so that a renamed archive still tells which host it comes from.
+      - Letters, digits, C(.), C(_) and C(-). Defaults to the host's short name (the backup role gives the inventory
+        hostname).
     type: str
   compression:
     description:
@@ -91,6 +111,8 @@ options:
         data the instance holds now (same database content apart from the archive's creation time, same media
         file names, sizes and modification times), write nothing and return that archive with C(changed=false) and
         C(reused=true); the task shows as ok.
+      - An encrypted archive is kept only for the same recipients (or passphrase); an unencrypted one only when
+        no encryption is asked for, so switching encryption on or off writes a new archive.
     type: bool
     default: true
   strict:
@@ -108,16 +130,39 @@ options:
     default: true
   lock_timeout:
     description:
-      - Seconds to wait for another backup writing into the same directory before failing.
+      - Seconds to wait, for each of the two locks, before failing; another backup writing into the same
+        directory holds the directory's lock, a restore running on the instance holds the instance's lock.
     type: int
     default: 600
-  papermerge_version:
+  age_recipients:
     description:
-      - The instance's Papermerge version, recorded in the archive and its name.
-      - By default it is read from the papermerge-core distribution installed in the Python running the module,
-        or from a virtualenv in O(project_dir) (C(venv), C(.venv), C(env), C(.env)) or beside it (C(venv), C(.venv)).
-        Set it only when neither holds Papermerge.
+      - Encrypt the archive to these public keys, as C(age -r) / C(age -R) do; any one of the matching identities
+        decrypts it. The host needs no secret to back up, so it cannot read its own archives.
+      - Each item is an X25519 recipient (C(age1...), from C(age-keygen -y) or printed by C(age-keygen)), or an
+        SSH public key line (C(ssh-ed25519 AAAA...) or C(ssh-rsa AAAA...), as in C(authorized_keys)). An item may
+        hold several, one per line; blank lines and C(#) comments are skipped.
+      - The archive's name ends in C(.tar.gz.age). O(skip_unchanged) still works, through a salted, keyed
+        fingerprint in the age header (a stanza that age ignores) that says nothing about the content; a change of
+        recipients writes a new archive.
+      - Mutually exclusive with O(age_passphrase).
+    type: list
+    elements: str
+  age_passphrase:
+    description:
+      - Encrypt the archive with this passphrase (age's scrypt recipient, work factor 2^18, as C(age -p)).
+        For people without keys; O(age_recipients) is the better choice, as the host then holds no secret.
+      - The archive's name ends in C(.tar.gz.age). O(skip_unchanged) decrypts the start of the newest archive to
+        compare (about a second and 256 MiB of memory); a changed passphrase writes a new archive.
+      - Never logged or returned. Mutually exclusive with O(age_recipients).
     type: str
+  progress_file:
+    description:
+      - A file in which the module publishes how far it is while it runs in the background (C(async)), for
+        M(papermerge.backup.papermerge_wait) to show a line on every poll. It is replaced whole (a temporary file in
+        its directory, then a rename) at most once a second, holds numbers and the phase only (no names, paths or
+        secrets) and is removed when the module ends.
+      - Left out, no progress is published.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -128,17 +173,22 @@ attributes:
     support: none
     description: An archive has no useful diff; RV(counts) and RV(reused) say what a run writes.
 notes:
-  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
+  - Run the module with the Python of the virtualenv Papermerge runs from (set C(ansible_python_interpreter)), which has the
     PostgreSQL driver (psycopg2) and the TOML parser (tomlkit) the module needs, and tells the Papermerge version
     (from its installed C(papermerge-core)).
-  - Only the instance's database and media root are read; nothing of the instance is written. A failed run
-    leaves no partial archive behind and does not touch the archives already there.
+  - The instance's database and media root are only read, but for the lock file and for what an interrupted
+    restore left there (see above). A failed run leaves no partial archive behind and does not touch the
+    archives already there.
   - Failures name the cause and the fix, among them a missing PostgreSQL driver (install psycopg2, or point
     C(ansible_python_interpreter) at the Papermerge virtualenv), an unreachable database server, a refused
     password, an unmigrated schema (run the migrate role or C(manage.py migrate)), migrations newer than this
     collection knows, and a destination that is not writable or is full.
   - Things archived differently than one may expect (media entries that are not regular files, users or
-    folders that cannot have an entry in the per-user folder tree) are reported as warnings.
+    folders that cannot have an entry in the per-user folder tree) are reported as warnings. So are files of the
+    media root that no document version references (neither a version's file nor below a version's sidecar
+    folder), which are left out, as Papermerge cannot reach them and M(papermerge.backup.papermerge_restore)
+    refuses such files; and versions whose recorded size differs from their file's, for which the archive records
+    the file's size (the restore holds every version file to it).
   - Papermerge's own C(manage.py restore) does not restore groups, permissions, timestamps and ids of
     folders, versions and pages; M(papermerge.backup.papermerge_restore) restores them from the same archive.
 seealso:
@@ -180,6 +230,14 @@ EXAMPLES = r"""
   check_mode: true
   register: plan
 
+- name: Back up into an encrypted archive that only the holders of these keys can read
+  papermerge.backup.papermerge_backup:
+    project_dir: /opt/papermerge
+    dest: /var/backups/papermerge/
+    age_recipients:
+      - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH5nBNqSTeUnQ0pJ0bFNLbqUOgAk7MqQbdHFyN3TVmsT ops@example.com
+
 - name: Fetch the archive to the controller
   ansible.builtin.fetch:
     src: "{{ backup.archive }}"
@@ -196,7 +254,7 @@ archive:
   type: str
   sample: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
 sha256:
-  description: sha256 of the archive file.
+  description: sha256 of the archive file (of the encrypted file, for an encrypted archive).
   returned: success, except in check mode when an archive would be written
   type: str
 size:
@@ -239,6 +297,13 @@ fingerprint:
     fingerprints mean equal content.
   returned: success
   type: str
+encryption:
+  description:
+    - How the archive is encrypted, null when it is not. C(format) is V(age); C(mode) V(recipients) or
+      V(passphrase); C(recipients) the public keys (normalised, sorted; SSH keys without their comment).
+  returned: success
+  type: dict
+  sample: {format: age, mode: recipients, recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]}
 instance:
   description: The instance as resolved (project_dir, media_root, engine, config_file) and where its settings
     came from (config_sources, the configuration file and each environment variable or option that set a value);
@@ -252,10 +317,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.papermerge.backup.plugins.module_utils.backup import run_backup
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import (
+    name_settings, setting_names_argument_spec)
 
 
 def argument_spec():
     spec = instance_argument_spec()
+    spec.update(setting_names_argument_spec())
     spec.update(
         dest=dict(type="path", required=True),
         label=dict(type="str"),
@@ -266,13 +334,16 @@ def argument_spec():
         strict=dict(type="bool", default=False),
         checksum_file=dict(type="bool", default=True),
         lock_timeout=dict(type="int", default=600),
-        papermerge_version=dict(type="str"),
+        progress_file=dict(type="path"),
+        age_recipients=dict(type="list", elements="str"),
+        age_passphrase=dict(type="str", no_log=True),
     )
     return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("age_recipients", "age_passphrase")])
     if not 0 <= module.params["compression_level"] <= 9:
         module.fail_json(msg="compression_level must be between 0 and 9, got %d" % module.params["compression_level"])
     if module.params["threads"] is not None and module.params["threads"] < 1:
@@ -280,7 +351,7 @@ def main():
     try:
         result = run_backup(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error), module.params["setting_names"]), **error.details)
     # Ansible reserves "warnings" in results: they go through module.warn() instead.
     for warning in result.pop("warnings", []):
         module.warn(warning)

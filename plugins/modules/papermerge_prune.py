@@ -86,7 +86,8 @@ options:
     description:
       - Python regular expression that a file name must match as a whole to be considered an archive.
       - The default matches exactly the names M(papermerge.backup.papermerge_backup) generates,
-        C(papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<version>.tar.gz).
+        C(papermerge-<label>-<YYYYMMDDTHHMMSSZ>-<version>.tar.gz), and C(...tar.gz.age) for encrypted archives;
+        plain and encrypted archives of one label form one group.
       - A custom pattern must have a named group C(time) holding the UTC year, month, day, hour, minute and second
         in this order (other characters in it are ignored, so C(20261126T020000Z) and C(2026-11-26_02-00-00) both
         work). It may have a named group C(label); archives are grouped by it. Without one, all matching archives
@@ -94,7 +95,7 @@ options:
       - Names whose C(time) is not a real date are not considered.
     type: str
     default: "^papermerge-(?P<label>[A-Za-z0-9._-]+)-(?P<time>[0-9]{8}T[0-9]{6}Z)-(?P<version>[0-9]+(?:\\.[0-9]+)*\
-      (?:(?:a|b|rc)[0-9]+)?(?:\\.post[0-9]+)?(?:\\.dev[0-9]+)?(?:\\+[A-Za-z0-9]+(?:\\.[A-Za-z0-9]+)*)?)\\.tar\\.gz$"
+      (?:(?:a|b|rc)[0-9]+)?(?:\\.post[0-9]+)?(?:\\.dev[0-9]+)?(?:\\+[A-Za-z0-9]+(?:\\.[A-Za-z0-9]+)*)?)\\.tar\\.gz(?:\\.age)?$"
   label:
     description:
       - Consider only archives with this label; archives of other labels are neither kept nor removed, nor
@@ -223,29 +224,27 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
-from ansible_collections.papermerge.backup.plugins.module_utils.naming import DEFAULT_PATTERN, validate_label
-from ansible_collections.papermerge.backup.plugins.module_utils.retention import COUNT_OPTIONS, Policy, prune_directory
+from ansible_collections.papermerge.backup.plugins.module_utils.naming import DEFAULT_PATTERN
+from ansible_collections.papermerge.backup.plugins.module_utils.retention import (
+    policy_argument_spec, policy_from_params, prune_directory)
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import name_settings
 
 
 def argument_spec():
-    spec = dict(
+    spec = policy_argument_spec()
+    spec.update(
         path=dict(type='path', required=True),
-        keep_within=dict(type='str'),
         pattern=dict(type='str', default=DEFAULT_PATTERN),
-        label=dict(type='str'),
     )
-    spec.update((option, dict(type='int', default=0)) for option in COUNT_OPTIONS)
     return spec
 
 
 def run(module):
     params = module.params
-    if params['label'] is not None:
-        validate_label(params['label'])
-    policy = Policy(keep_within=params['keep_within'], **dict((option, params[option]) for option in COUNT_OPTIONS))
+    policy, label = policy_from_params(params)
     kept, removed = prune_directory(
         os.path.abspath(params['path']), policy, now=datetime.now(timezone.utc), pattern=params['pattern'],
-        label=params['label'], check_mode=module.check_mode,
+        label=label, check_mode=module.check_mode,
     )
     return dict(changed=bool(removed), kept=kept, removed=removed)
 
@@ -255,7 +254,7 @@ def main():
     try:
         result = run(module)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error)), **error.details)
     module.exit_json(**result)
 
 

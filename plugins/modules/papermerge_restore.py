@@ -20,8 +20,8 @@ description:
   - Everything is validated before the first write. The database schema must be migrated (C(manage.py migrate),
     the migrate role); otherwise the module fails and says so. The archive is read once, to its end, checking the
     gzip checksums of every gzip member, every member's name and type, and hashing every file while it is staged
-    in a private directory C(.papermerge-restore-*) inside the media root (the same file system, so moving a file
-    into place is a rename). C(backup.json) is spooled wherever it sits in the archive (first in ours, last in
+    in the private (0700) directory C(.papermerge-restore) inside the media root (the same file system, so moving
+    a file into place is a rename). C(backup.json) is spooled wherever it sits in the archive (first in ours, last in
     Papermerge's). Then the archive must match the checksum file C(<src>.sha256) when there is one, every file
     must match the archive's manifest (size and sha256) when it has one, C(backup.json) must parse and have the
     expected shape, and the archive must not come from a newer Papermerge than the instance's (see
@@ -34,17 +34,48 @@ description:
     member that does not match the manifest, or a manifest entry without a member; no C(backup.json) or a broken
     one; a newer Papermerge version; a truncated or damaged gzip stream. Media paths that resolve outside the media
     root through an existing symlink are refused too.
-  - All or nothing. After validation the module plans what exists already, what it creates and what collides.
-    Then users, groups, permissions, preferences, tags, the node tree, folders, documents, versions, pages and tag
-    links go in within one database transaction, in batches; files are moved into place, then the transaction
-    commits. Any failure (a constraint, a full disk, the commit itself) rolls the transaction back and removes
-    every file moved or staged.
+  - Refused as well are archives that lie about what they hold. A media file must be one C(backup.json) names,
+    under C(docs/) the file of one of its document versions (C(docs/user_<id>/document_<id>/v<N>/<file_name>),
+    of the size C(backup.json) records for the version, unless that is 0, as Papermerge leaves it for versions
+    made by OCR or page edits), under C(sidecars/) a file below the folder of one of its versions
+    (C(sidecars/user_<id>/document_<id>/v<N>/)) and at most 256 MiB. A directory may not share a name with a file
+    or symlink, nor a symlink with another; nothing may sit below a symlink. Every C(backup.json) value is
+    bounded while it is read, text by its Papermerge 2.1 column (a user name has at most 150 characters, a title
+    200, ...; the failure names the field and where it is), any other value by 64 MiB of JSON text and a whole
+    document by 256 MiB. The archive may inflate to at most 100 times its size plus 32 MiB (a decompression bomb
+    is refused while inflating), and hold at most 1 MiB after the end of its tar stream. Our archives are checked
+    member by member as they are read (C(backup.json) comes first); those of Papermerge's own backup
+    (C(backup.json) last) are read once to check everything and again to stage their files, so no byte of a file
+    they should not hold is written.
+  - All or nothing. After validation, within one database transaction, the module plans what exists already,
+    what it creates and what collides. Then users, groups, permissions, preferences, tags, the node tree, folders,
+    documents, versions, pages and tag links go in, in batches; files are moved into place and flushed to disk,
+    then the transaction commits. Any failure (a constraint, a full disk, a write error the disk reports at the
+    flush, the commit itself) rolls the transaction back and removes every file moved or staged.
+  - One restore per instance at a time. The module holds the instance's lock
+    (C(<media_root>/.papermerge-backup-instance.lock)) exclusively from before it plans until its rows and files
+    are in place or rolled back; a second restore waits for it (O(lock_timeout)), then plans what the first left
+    or fails naming it (pid, host, start time, archive). Backups hold the same lock shared, so a restore waits for
+    running backups and no backup archives a half-restored instance. On PostgreSQL an advisory lock also keeps
+    restores into one database apart.
+  - Nothing is left after a kill. Before the first file moves into the media root, a journal listing what will
+    move is written to the staging directory and fsynced; the transaction also inserts a commit token (a
+    C(django_session) row, an empty session that never expires and that nobody can present, deleted right after
+    the commit), so whether an interrupted restore committed is read from the database. The next restore or
+    backup finishes or undoes an interrupted restore at once, removing the staging directory (with its copy of
+    C(backup.json), which holds password hashes) and the files moved in without committed rows, and says so in a
+    warning. Details in the collection's docs/reliability.md.
   - Idempotent. A user is matched by id and name, a folder by its path below the user's top folder, a document by
     id and path, a tag by user and name, a media file by path and content. What matches is left alone
     (RV(unchanged_counts)), so restoring the same archive twice reports RV(ignore:changed=false) the second time.
     Different data in the same place is a collision, handled as O(on_conflict) says. An existing media file is
     never overwritten; files are put in place with the C(link) system call, which fails rather than replace a file
     that appeared since the plan.
+  - A freshly initialised instance is not a collision. An existing user with the name of one of the archive's
+    users but another id, who owns nothing but the C(.home) and C(.inbox) folders Papermerge creates for every
+    user (no other folder, no document, no tag), such as the superuser C(admin) that the official image's
+    C(init) creates, is replaced by the archive's user, id, password hash and all, within the restore's
+    transaction; RV(replaced_users) names them, in check mode too. A user who owns anything stays a collision.
   - The restored data equals the source as Papermerge's ORM sees it, dates and ids included. Rows are written as
     Papermerge 2.1.5's ORM writes them (UUIDs as 32 hex digits on SQLite and C(uuid) on PostgreSQL, naive UTC
     dates on SQLite, tag slugs by django-taggit's rule, C(.home) and C(.inbox) set on the user), so an archive of
@@ -59,21 +90,29 @@ description:
     Papermerge's own C(manage.py restore) also loses groups, permissions and preferences, gives folders, versions,
     pages and tags new ids, and resets the users' C(created_at) and every node's creation date to the restore time.
   - The search index is not rebuilt; RV(reindex_needed) says whether it has to be (the restore role does it).
+  - With O(expected_label), an archive made on another host is refused unless O(confirm_label) confirms it.
+  - O(mode=replace) rolls the instance back to the archive, see O(mode).
   - In check mode the archive is read and validated completely, without staging anything, and the module reports
     what it would create (RV(counts)), skip and leave alone.
+  - An encrypted archive (C(.tar.gz.age)) is decrypted on the fly with O(age_identity_file) or O(age_passphrase);
+    one that they do not open is refused before anything is written. Its temporary copies of C(backup.json) and
+    the manifest are sealed with a key that exists only in the module's memory.
 extends_documentation_fragment:
   - papermerge.backup.instance
+  - papermerge.backup.setting_names
+  - papermerge.backup.age_identity
 options:
   src:
     description:
-      - Path of the archive on the host (C(.tar.gz)).
+      - Path of the archive on the host (C(.tar.gz), or C(.tar.gz.age) when encrypted).
     type: path
     required: true
   on_conflict:
     description:
       - What to do when users, folders, documents or media files of the archive collide with different existing
-        data (a user of the same name with another id, or of the same id with another name, another node at a
-        document's path, a node id used elsewhere, a media file with other content).
+        data (a user of the same name with another id who owns folders, documents or tags, or of the same id with
+        another name, another node at a document's path, a node id used elsewhere, a media file with other
+        content).
       - V(fail) refuses the archive, listing the collisions, and writes nothing.
       - V(skip) restores everything else; a colliding user is skipped with all their data, a colliding folder
         with everything inside it, a new document whose media file path holds other content with its versions and
@@ -81,6 +120,32 @@ options:
     type: str
     choices: [fail, skip]
     default: fail
+  mode:
+    description:
+      - V(merge) adds to the instance what the archive has and it lacks; what exists is left alone and differing data
+        is a collision (O(on_conflict)).
+      - V(replace) makes the instance exactly the archive. Users, folders, documents (with their versions and
+        pages), tags and media files the archive does not hold are removed; those it holds otherwise (a document
+        renamed, moved or given another version since the backup, a user's changed email or password, a tag's
+        colour, a media file's content) are put back as the archive has them. A user stays only when the archive
+        has the same id and name, a folder or document only when the archive has it at the same path with the
+        same id and values (else it is removed with everything in it and the archive's restored). Groups are not
+        removed. There are no collisions in this mode.
+      - It is one transaction. Media files that go are moved aside into C(.papermerge-restore/aside/) in the
+        media root (never deleted before the commit), after the journal lists them; a failure, or a kill followed
+        by the next restore or backup, puts them back, so the instance is either as it was or exactly the
+        archive. After the commit they are deleted with the staging directory.
+      - In check mode nothing changes; RV(removed) and RV(reverted) list what would go and what would be put
+        back (usernames, paths).
+    type: str
+    choices: [merge, replace]
+    default: merge
+  lock_timeout:
+    description:
+      - Seconds to wait for a restore or backup running on the same instance before failing (naming the restore
+        that holds the instance's lock). V(0) fails at once.
+    type: int
+    default: 600
   allow_newer_version:
     description:
       - Restore an archive made by a newer Papermerge than the instance's. Its data may not fit the older
@@ -90,22 +155,57 @@ options:
         skipped and RV(instance_version) is null.
     type: bool
     default: false
+  expected_label:
+    description:
+      - The label of the host restored into, for example its inventory hostname (what the backup role labels its
+        archives with). When given, an archive made on a host of another label is refused before anything is written,
+        unless O(confirm_label) repeats the archive's label, so that a restore onto the wrong host takes a deliberate
+        act.
+      - The archive's label is the one its manifest records, else the one in its generated name
+        (C(papermerge-<label>-<time>-<version>.tar.gz)). An archive that carries none (Papermerge's own backups,
+        archives of collection 0.1.0 under names of one's own) is refused unless O(confirm_label) repeats its file
+        name.
+      - Left out, any archive is restored (the module used alone, as before).
+    type: str
+  confirm_label:
+    description:
+      - Confirms restoring an archive whose label is not O(expected_label) by repeating that label (or, for an archive
+        without one, its file name). Another value refuses the archive all the same.
+    type: str
+  progress_file:
+    description:
+      - A file in which the module publishes how far it is while it runs in the background (C(async)), for
+        M(papermerge.backup.papermerge_wait) to show a line on every poll. It is replaced whole (a temporary file in
+        its directory, then a rename) at most once a second, holds numbers and the phase only (no names, paths or
+        secrets) and is removed when the module ends.
+      - Left out, no progress is published.
+    type: path
 attributes:
   check_mode:
     support: full
-    description: Reads and validates the whole archive and reports the plan (RV(counts), RV(conflicts)); writes nothing.
+    description:
+      - Reads and validates the whole archive and reports the plan (RV(counts), RV(conflicts)); writes nothing,
+        not even the lock file (it waits for a running restore, holding the lock shared when it exists).
+      - Predicts the failures the real run would meet first, with the same message, a media root that is not
+        writable (a read-only file system, another user's) or too small to stage the archive.
+      - A media root that does not exist yet is announced in a warning (the real run creates it).
   diff_mode:
     support: none
     description: Restored data has no useful diff; RV(counts) and RV(conflicts) say what changes.
 notes:
-  - Run the module with the Papermerge virtualenv's Python (set C(ansible_python_interpreter)), which has the
-    PostgreSQL driver and tells the instance's Papermerge version for the version check.
+  - Run the module with the Python of the virtualenv Papermerge runs from (set C(ansible_python_interpreter)), which
+    has the PostgreSQL driver and tells the instance's Papermerge version for the version check.
   - Run the module as the user Papermerge runs as, or as root; files restored as root are given to the owner of
     the media root.
+  - A fresh instance has no media root until its first upload (Papermerge creates it then, as in a new container).
+    The restore creates a missing media root in its parent, owned like the parent; it refuses one whose parent
+    does not exist (a mistyped path, a volume not mounted) or cannot be written.
   - A restore that is killed (SIGKILL, power loss) never commits half the rows; the transaction is gone with the
-    process. Files it had already moved into place stay, and running the same restore again finds them unchanged
-    and completes the rows. Its staging directory (C(<media root>/.papermerge-restore-*), copies of archive files
-    only) is removed by the next restore once it is a day old.
+    process. The next restore or backup on the instance removes what it left (the staging directory, the files it
+    had moved into the media root without committed rows) or, had it committed, finishes its cleanup, and says so
+    in a warning. Staging directories of older versions of the collection (C(.papermerge-restore-*)) are removed
+    at once too.
+  - Every failure has a message saying what to do, running out of memory included.
   - Memory stays flat. The archive is read in one pass, C(backup.json) and the manifest are spooled to disk and
     streamed node by node and entry by entry, rows go in in batches of 500, and each archive member costs about a
     hundred bytes (name, size, sha256). Most of a restore's time is the file system creating the instance's
@@ -134,9 +234,24 @@ EXAMPLES = r'''
     src: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
   register: restored
 
+- name: See what rolling the instance back to last night's archive would remove and put back
+  papermerge.backup.papermerge_restore:
+    project_dir: /opt/papermerge
+    src: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+    mode: replace
+  check_mode: true
+  register: rollback
+
+- name: Roll it back (the instance becomes exactly the archive)
+  papermerge.backup.papermerge_restore:
+    project_dir: /opt/papermerge
+    src: /var/backups/papermerge/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz
+    mode: replace
+  when: rollback.changed
+
 - name: Rebuild the search index when documents were restored
   ansible.builtin.command:
-    cmd: /opt/papermerge/.venv/bin/python manage.py rebuild_index --noinput
+    cmd: /opt/papermerge/.venv/bin/python manage.py update_index
     chdir: /opt/papermerge
   when: restored.reindex_needed
 
@@ -171,13 +286,55 @@ unchanged_counts:
   type: dict
   sample: {"users": 0, "groups": 0, "folders": 0, "documents": 0, "versions": 0, "pages": 0, "tags": 0, "files": 0}
 conflicts:
-  description: One line per collision with existing data; with O(on_conflict=fail) the module fails when it is not empty.
+  description:
+    - One line per collision with existing data; with O(on_conflict=fail) the module fails when it is not empty.
+    - At most 1000 lines; text from the archive in them is cut after 200 characters (ending in
+      C(...[N more characters])), as in every result and message of the module.
   returned: success, and on failure caused by collisions
   type: list
   elements: str
   sample: ["user alice: a different user of that name exists (id 7f3c..., the archive has 1a60...)"]
+replaced_users:
+  description:
+    - Names of existing users that owned nothing but their C(.home) and C(.inbox) folders and were replaced by the
+      archive's user of the same name (in check mode, would be). They are counted in RV(counts) as created users.
+  returned: success
+  type: list
+  elements: str
+  sample: ["admin"]
+removed:
+  description:
+    - "O(mode=replace) only (empty otherwise): what was removed because the archive does not hold it (in check mode,
+      would be), one line each, as the user knows it: C(user bob, with all they own), C(alice's document
+      .home/Drafts/new.pdf), C(alice's folder .home/Drafts, with everything in it), C(alice's tag urgent),
+      C(media file docs/...) (files of a removed user or document are not listed one by one)."
+    - At most 1000 lines; text from the archive or the instance cut after 200 characters.
+  returned: success
+  type: list
+  elements: str
+  sample: ["user bob, with all they own", "alice's document .home/Drafts/new.pdf"]
+reverted:
+  description:
+    - "O(mode=replace) only (empty otherwise): what the archive holds otherwise and was put back as it has it (in
+      check mode, would be), with what changed, for example C(alice's document .home/offer.pdf: renamed since the
+      backup, the archive has it as .home/quote.pdf) or C(user alice: email, password changed since the backup). A
+      changed folder or document is removed and restored from the archive; the files of the archive that the
+      instance holds unchanged stay where they are."
+    - At most 1000 lines.
+  returned: success
+  type: list
+  elements: str
+  sample: ["alice's document .home/offer.pdf: renamed since the backup, the archive has it as .home/quote.pdf"]
+removed_counts:
+  description:
+    - "O(mode=replace) only (zeros otherwise): rows and media files removed (in check mode, would be), by kind, users,
+      folders, documents, versions, pages, tags and files. What is put back counts here as removed and in
+      RV(counts) as created."
+  returned: success
+  type: dict
+  sample: {"users": 1, "folders": 1, "documents": 2, "versions": 2, "pages": 3, "tags": 1, "files": 9}
 reindex_needed:
-  description: Whether documents or pages were restored, so the search index must be rebuilt.
+  description: Whether documents or pages were restored or removed, so the search index must be rebuilt.
   returned: success
   type: bool
   sample: true
@@ -186,6 +343,15 @@ papermerge_version:
   returned: success
   type: str
   sample: 2.1.5
+label:
+  description:
+    - The label of the host the archive was made on, as recorded in the archive's manifest, else as its generated
+      file name says (C(papermerge-<label>-<time>-<version>.tar.gz)).
+    - Null for archives that carry none (Papermerge's own backups, archives of collection 0.1.0 under names of
+      one's own).
+  returned: success
+  type: str
+  sample: docs01.example.com
 instance_version:
   description: The instance's Papermerge version as found on the host, or null when it could not be found.
   returned: success
@@ -199,13 +365,15 @@ verified:
   type: bool
   sample: true
 missing_files:
-  description: Document version files backup.json names but the archive does not hold (the backup lacked them too).
+  description: Document version files backup.json names but the archive does not hold (the backup lacked them too);
+    at most 1000.
   returned: success
   type: list
   elements: str
   sample: []
 unknown_permissions:
-  description: Permissions (C(app_label.codename)) the archive grants that this instance does not have; they were left out.
+  description: Permissions (C(app_label.codename)) the archive grants that this instance does not have; they were left
+    out. At most 1000.
   returned: success
   type: list
   elements: str
@@ -231,17 +399,27 @@ archive_sha256:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.papermerge.backup.plugins.module_utils.encryption import identity_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.instance import instance_argument_spec
 from ansible_collections.papermerge.backup.plugins.module_utils.restore import run_restore
+from ansible_collections.papermerge.backup.plugins.module_utils.setting_names import (
+    name_settings, setting_names_argument_spec)
 
 
 def argument_spec():
     spec = instance_argument_spec()
+    spec.update(setting_names_argument_spec())
+    spec.update(identity_argument_spec())
     spec.update(
         src=dict(type='path', required=True),
         on_conflict=dict(type='str', choices=['fail', 'skip'], default='fail'),
+        mode=dict(type='str', choices=['merge', 'replace'], default='merge'),
+        lock_timeout=dict(type='int', default=600),
         allow_newer_version=dict(type='bool', default=False),
+        progress_file=dict(type='path'),
+        expected_label=dict(type='str'),
+        confirm_label=dict(type='str'),
     )
     return spec
 
@@ -251,7 +429,10 @@ def main():
     try:
         result = run_restore(module.params, check_mode=module.check_mode)
     except PapermergeBackupError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=name_settings(str(error), module.params['setting_names']), **error.details)
+    # Ansible reserves "warnings" in results (ansible-core 2.19 deprecates passing them): they go through module.warn().
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

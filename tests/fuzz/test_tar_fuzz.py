@@ -3,15 +3,16 @@
 Thousands of archives are made from three valid backups (our own format with a manifest, in pax; Papermerge's own,
 in GNU format with long-name headers; and one in ustar with name prefixes) by changing their tar headers: bytes
 overwritten, numeric fields rewritten with hostile numbers ('-0000000007', '0o7', negative and huge base-256, ...),
-type flags changed, pax and GNU long-name headers inserted with hostile records, sizes shifted, headers
-duplicated, the stream cut, and 64 MB of zeros spliced in after a header (the issue's 0.5 MB archive that took
-over 1 GB).  The checksum is made valid again most of the time, so the change reaches the parser.
+type flags changed, members renamed to media files backup.json does not name, pax and GNU long-name headers
+inserted with hostile records, sizes shifted, headers duplicated, the stream cut, and 64 MB of zeros spliced in
+after a header (the issue's 0.5 MB archive that took over 1 GB).  The checksum is made valid again most of the time, so the change reaches the parser.
 
 Each archive goes through archive_info(path, verify=True), the function behind papermerge_archive_info, in a
 worker process whose address space is limited (tar_fuzz_worker.py).  A case passes when it ends in
 - a clear refusal: PapermergeBackupError whose message is not empty and names the archive or the member; or
 - a correct result: the members tar_reader reads are the ones tarfile reads (names, types, sizes, contents,
-  link targets), archive_info's file and byte counts are tarfile's, and GNU tar (where installed) extracts
+  link targets), archive_info's file and byte counts are tarfile's, every media file is one backup.json names
+  (with its size: the base archives' backup.json names all they hold), and GNU tar (where installed) extracts
   the same files;
 and its peak RSS stays under 100 MB and it ends within CASE_TIMEOUT seconds.  Anything else (a crash, a
 MemoryError, a hang, a listing that differs) fails the test, naming the case's seed.
@@ -238,7 +239,16 @@ def duplicate(rng, raw, offset):
     return 'copy of the header at %d' % start
 
 
-IN_PLACE = [(flip_byte, 3), (rewrite_number, 6), (shift_size, 2), (retype, 2)]
+def misname(rng, raw, offset):
+    """A member renamed to a media file backup.json does not name: a correct result cannot hold it."""
+    name = rng.choice([b'docs/stray.pdf', b'sidecars/stray.svg', b'docs/user_%s/x.pdf' % USER_ID.encode(),
+                       b'sidecars/user_%s/s.svg' % USER_ID.encode()])
+    raw[offset:offset + 100] = name.ljust(100, b'\0')
+    raw[offset + 345:offset + 500] = b'\0' * 155  # no ustar name prefix
+    return 'name = %r' % name
+
+
+IN_PLACE = [(flip_byte, 3), (rewrite_number, 6), (shift_size, 2), (retype, 2), (misname, 1)]
 INSERTIONS = [(insert_pax, 3), (insert_long_name, 2), (duplicate, 1)]
 
 
@@ -378,7 +388,22 @@ def wrong_result(answer, path):
     if counted != (len(files), sum(size for size, _digest in files.values())):
         return 'archive_info counts %r, tarfile reads %d files of %d bytes' % (
             counted, len(files), sum(size for size, _digest in files.values()))
-    return gnu_tar_disagrees(theirs, path)
+    return unnamed_media(theirs) or gnu_tar_disagrees(theirs, path)
+
+
+def unnamed_media(listing):
+    """A media file in an accepted archive that backup.json does not name (with its size): the base archives'
+    backup.json names every file they hold, so a doctored one that adds, renames or resizes one must be refused."""
+    docs = dict((path, len(data)) for _doc_id, _file_name, data, path, _sidecars in documents())
+    folders = set('/'.join(path.split('/')[1:4]) for path in docs)
+    for name, kind, size, _link, _digest in listing:
+        if kind not in '07\0':
+            continue
+        top = name.split('/')[0]
+        if (top == 'docs' and docs.get(name) != size) or (
+                top == 'sidecars' and '/'.join(name.split('/')[1:4]) not in folders):
+            return 'accepted %s (%d bytes), which backup.json does not name so' % (name, size)
+    return None
 
 
 def gnu_tar_disagrees(listing, path):
@@ -392,8 +417,8 @@ def gnu_tar_disagrees(listing, path):
                               capture_output=True, text=True, timeout=CASE_TIMEOUT, check=False)
         if done.returncode != 0:
             return 'GNU tar cannot extract what archive_info accepted: %s' % done.stderr.strip()[-500:]
-        # A name twice (a symlink's copy, which archive_info allows: it creates no symlinks) is not compared:
-        # which one lands on disk is up to the extracting program.
+        # A name twice (a directory's copy, which archive_info allows: it creates no directories) is not
+        # compared: which one lands on disk is up to the extracting program.
         twice = set(name for name, count in Counter(entry[0] for entry in listing).items() if count > 1)
         expected = dict((name, ('link', link) if kind == '2' else ('file', digest))
                         for name, kind, _size, link, digest in listing if kind in '027\0' and name not in twice)
@@ -458,15 +483,23 @@ def test_the_base_archives_are_read_whole(bases, tmp_path):
         worker.stop()
 
 
-def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
-    """The issue's archive (a size of -7, then zeros): the old int() reader blows the limit, ours refuses it."""
-    archives, warm_up = bases
+def minus_seven(archives, path, data_gz):
+    """The issue's archive: the manifest's size made -7, then data_gz (gzip) after its header."""
     raw = bytearray(archives['ours-pax'])
     offset = header_offsets(raw)[-1][0]  # the manifest's header
     raw[offset + 124:offset + 136] = b'-0000000007\0'
     fix_checksum(raw, offset)
-    path = tmp_path / 'minus-seven.tar.gz'
-    path.write_bytes(gzip.compress(bytes(raw[:offset + BLOCK]), 1) + zeros_gzip(BOMB_BYTES))
+    path.write_bytes(gzip.compress(bytes(raw[:offset + BLOCK]), 1) + data_gz)
+    return path
+
+
+def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
+    """The issue's archive (a size of -7, then 64 MB): the old int() reader blows the limit, ours refuses it.
+
+    The 64 MB are random: the issue's zeros would now be stopped by gunzip's bound on the inflated size too,
+    even in the old reader (test_zeros_after_a_negative_size_meet_the_inflate_bound_too)."""
+    archives, warm_up = bases
+    path = minus_seven(archives, tmp_path / 'minus-seven.tar.gz', gzip.compress(os.urandom(BOMB_BYTES), 1))
     for without_checks, failed in ((True, True), (False, False)):
         worker = Worker(warm_up, without_checks=without_checks)
         try:
@@ -475,6 +508,19 @@ def test_the_fuzz_catches_a_reader_without_the_number_door(bases, tmp_path):
             worker.stop()
         assert (verdict(answer, path) is not None) == failed, answer
     assert answer['outcome'] == 'refused' and 'negative' in answer['message']
+
+
+def test_zeros_after_a_negative_size_meet_the_inflate_bound_too(bases, tmp_path):
+    """The issue's 0.5 MB archive inflating to 64 MB: a second line of defence stops it in the old reader too."""
+    archives, warm_up = bases
+    path = minus_seven(archives, tmp_path / 'minus-seven-zeros.tar.gz', zeros_gzip(BOMB_BYTES))
+    worker = Worker(warm_up, without_checks=True)
+    try:
+        answer = worker.run('minus-seven-zeros', path)
+    finally:
+        worker.stop()
+    assert verdict(answer, path) is None, answer
+    assert answer['outcome'] == 'refused' and 'decompression bomb' in answer['message'], answer
 
 
 def test_mutated_archives_end_in_a_clear_refusal_or_a_correct_result(bases, tmp_path):

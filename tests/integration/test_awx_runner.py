@@ -3,7 +3,7 @@ directory whose project/ is this repository, collections installed from the proj
 collections/requirements.yml into requirements_collections/, an inventory, and the survey
 answers as extra variables that are all strings.  The job must end `successful`.
 
-The collection's dependency (community.general) comes from the toolchain, as it comes from
+The connection collection (community.docker) comes from the toolchain, as it comes from
 the execution environment in AWX; only the requirement pointing at the project itself is
 installed here, so the test needs no network.
 """

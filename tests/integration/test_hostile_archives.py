@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ansible_run import run_module
-from file_tree import tree_snapshot
+from file_tree import media_snapshot, tree_snapshot
 from papermerge_host import assert_states_equal, create_instance
 
 RESTORE = 'papermerge.backup.papermerge_restore'
@@ -121,7 +121,7 @@ def victim(tmp_path_factory, papermerge_venv):
     (sentinel / 'keep.txt').write_text('untouched\n')
     instance.sentinel = sentinel
     instance.state_before = instance.state()
-    instance.media_before = tree_snapshot(instance.media_root)
+    instance.media_before = media_snapshot(instance.media_root)
     return instance
 
 
@@ -197,7 +197,7 @@ def test_newer_version_is_restored_when_allowed(make_instance, tmp_path):
 
 def assert_unchanged(instance, sentinel_before):
     assert tree_snapshot(instance.sentinel) == sentinel_before
-    assert tree_snapshot(instance.media_root) == instance.media_before, \
+    assert media_snapshot(instance.media_root) == instance.media_before, \
         'the media root changed (or a staging dir was left)'
     assert_states_equal(instance.state(), instance.state_before)
 
@@ -256,7 +256,7 @@ def test_failure_leaves_no_rows_and_no_files(victim, tmp_path, trigger, message)
 @pytest.mark.postgresql
 def test_failure_halfway_on_postgresql_leaves_no_rows_and_no_files(make_instance, pg_cluster, tmp_path):
     target = make_instance('postgresql')
-    before, media_before = target.state(), tree_snapshot(target.media_root)
+    before, media_before = target.state(), media_snapshot(target.media_root)
     archive = write_archive(tmp_path / 'clean.tar.gz', clean_members())
     name = target.database['name']
     pg_cluster.psql("CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -270,7 +270,7 @@ def test_failure_halfway_on_postgresql_leaves_no_rows_and_no_files(make_instance
         pg_cluster.psql('DROP TRIGGER test_fail ON core_page; DROP FUNCTION test_fail();', database=name)
     assert result['failed'], result
     assert 'forced failure' in result['msg'] and 'rolled back' in result['msg'], result['msg']
-    assert tree_snapshot(target.media_root) == media_before
+    assert media_snapshot(target.media_root) == media_before
     assert_states_equal(target.state(), before)
 
 

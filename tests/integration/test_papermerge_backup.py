@@ -71,6 +71,13 @@ def listing(directory):
     return sorted(os.listdir(str(directory)))
 
 
+def a_version_sidecar_folder(instance):
+    """The sidecar folder of a document version (sidecars/user_<id>/document_<id>/v<N>) of the instance: a file
+    there belongs to that version, so the backup archives it (and the restore takes it)."""
+    name = sorted(name for name in media_files(instance.media_root) if name.startswith('sidecars/'))[0]
+    return os.path.join(str(instance.media_root), *name.split('/')[:4])
+
+
 @pytest.fixture
 def dest(tmp_path):
     path = tmp_path / 'backups'
@@ -185,14 +192,52 @@ def test_check_mode_then_backup_then_skip_then_change(make_instance, dest):
     assert (second['archive'], second['sha256']) == (first['archive'], first['sha256'])
     assert backup(instance, dest, check=True)['changed'] is False
 
-    extra = os.path.join(str(instance.media_root), 'sidecars', 'extra.txt')
+    extra = os.path.join(a_version_sidecar_folder(instance), 'extra.txt')
     with open(extra, 'w') as handle:
         handle.write('a new sidecar')
     third = backup(instance, dest)
     assert third['changed'] and third['archive'] != first['archive']
-    assert 'sidecars/extra.txt' in read_archive(third['archive'])[1]
+    assert os.path.relpath(extra, str(instance.media_root)) in read_archive(third['archive'])[1]
     archives = [n for n in listing(dest) if n.endswith('.tar.gz')]
     assert len(archives) == 2
+
+
+def test_files_no_row_references_are_left_out_with_a_warning(make_instance, dest):
+    # A restore refuses files no row references (member_rules): the backup never puts them in an archive.
+    instance = make_instance('sqlite', seeded=True)
+    strays = ['docs/stray.pdf', 'docs/user_%s/document_x/v1/a.pdf' % ('0' * 32), 'sidecars/extra.txt']
+    for name in strays:
+        path = os.path.join(str(instance.media_root), *name.split('/'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write('no row references me')
+    result = backup(instance, dest)
+    assert not result['failed'], result['msg']
+    names = read_archive(result['archive'])[1]
+    assert not set(strays) & set(names)
+    assert [w for w in result['warnings'] if '3 file(s) in the media root belong to no document version' in w
+            and 'docs/stray.pdf' in w], result['warnings']
+    assert result['counts']['files'] == len(media_files(instance.media_root)) - 3
+
+
+def test_a_version_file_changed_behind_papermerge_gets_its_own_size_and_restores(make_instance, dest):
+    # The restore holds every version file to the size backup.json records: the archive records the file's.
+    instance = make_instance('sqlite', seeded=True)
+    name = sorted(name for name in media_files(instance.media_root) if name.startswith('docs/'))[0]
+    path = os.path.join(str(instance.media_root), *name.split('/'))
+    recorded = os.path.getsize(path)
+    with open(path, 'ab') as handle:
+        handle.write(b'appended behind Papermerge')
+    result = backup(instance, dest)
+    assert not result['failed'], result['msg']
+    assert [w for w in result['warnings'] if 'the database records %d bytes for %s' % (recorded, name) in w]
+    versions = [version for user in read_archive(result['archive'])[2]['users'] for node in user['nodes']
+                for version in node.get('versions', []) if version['file_path'] == name]
+    assert [version['size'] for version in versions] == [os.path.getsize(path)]
+    target = make_instance('sqlite')
+    restored = run_module('papermerge.backup.papermerge_restore',
+                          dict(project_dir=str(target.project_dir), src=result['archive']), python=target.python)
+    assert not restored['failed'], restored['msg']
 
 
 def test_missing_files_are_listed_and_strict_fails(make_instance, dest):
@@ -284,7 +329,7 @@ def test_unwritable_destination(seeded_sqlite, tmp_path):
 @needs_root
 def test_full_filesystem_leaves_no_partial_archive(make_instance, tmp_path):
     instance = make_instance('sqlite', seeded=True)
-    with open(os.path.join(str(instance.media_root), 'docs', 'big.pdf'), 'wb') as handle:
+    with open(os.path.join(a_version_sidecar_folder(instance), 'big.jpg'), 'wb') as handle:
         handle.write(os.urandom(2 * 1024 * 1024))
     target = tmp_path / 'small'
     target.mkdir()

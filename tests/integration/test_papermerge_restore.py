@@ -58,12 +58,6 @@ def sqlite_archive(tmp_path_factory, seeded_sqlite):
     return our_backup(seeded_sqlite, tmp_path_factory.mktemp('archive'))
 
 
-def add_user(instance, username):
-    """A user made the way Papermerge makes them (its signal adds .home and .inbox)."""
-    instance.manage('shell', '-c', 'from papermerge.core.models import User; '
-                                   'User.objects.create_user(username=%r, password="x")' % username)
-
-
 def comparable_own(state):
     """The state without what Papermerge's own archive cannot carry, documents' ids kept."""
     documents = state['documents']
@@ -142,18 +136,45 @@ def test_round_trip_restores_an_equal_instance(request, make_instance, tmp_path,
 
 def test_collisions_are_refused_with_nothing_written(make_instance, sqlite_archive):
     target = make_instance('sqlite')
-    add_user(target, 'admin')  # same name as the archive's admin, another id
+    target.add_user('admin', folder='Taxes')  # same name as the archive's admin, another id, owns a folder
     before = target.state()
     result = restore(target, sqlite_archive)
     assert result['failed']
-    assert 'collides with existing data' in result['msg'] and 'user admin' in result['msg'], result['msg']
-    assert any(line.startswith('user admin') for line in result['conflicts'])
+    assert 'collides with existing data' in result['msg'], result['msg']
+    assert ('user admin: the instance has another account of that name (a different user, not the one in the '
+            'archive) and it owns documents, folders or tags, so it is not replaced') in result['conflicts']
+    # The module alone names its own option.
+    assert result['msg'].endswith('remove the colliding data, or set on_conflict: skip to restore everything else')
     assert target.state() == before
+
+
+@pytest.mark.parametrize('engine', ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
+def test_a_fresh_superuser_of_the_same_name_is_replaced_by_the_archive_s(
+        make_instance, seeded_sqlite, sqlite_archive, engine):
+    """What the official image's `init` leaves before anyone restores: its own admin (another id, another
+    password), owning nothing but .home and .inbox. The archive's admin takes its place, id and hash and all."""
+    target = make_instance(engine)
+    target.add_user('admin', superuser=True)
+    fresh = target.state()
+    planned = restore(target, sqlite_archive, check=True)
+    assert not planned['failed'], planned.get('msg')
+    assert planned['replaced_users'] == ['admin'] and planned['conflicts'] == []
+    assert target.state() == fresh, 'check mode wrote something'
+
+    result = restore(target, sqlite_archive)
+    assert not result['failed'], result.get('msg')
+    assert result['replaced_users'] == ['admin'] and result['counts'] == planned['counts']
+    assert_states_equal(target.state(), seeded_sqlite.state())
+    password = "SELECT password FROM core_user WHERE username = 'admin'"
+    assert target.sql(password) == seeded_sqlite.sql(password)
+
+    again = restore(target, sqlite_archive)
+    assert not again['failed'] and again['changed'] is False and again['replaced_users'] == []
 
 
 def test_on_conflict_skip_restores_everything_else(make_instance, seeded_sqlite, sqlite_archive):
     target = make_instance('sqlite')
-    add_user(target, 'admin')
+    target.add_user('admin', folder='Taxes')
     before = target.state()
     result = restore(target, sqlite_archive, on_conflict='skip')
     assert not result['failed'], result.get('msg')
@@ -219,7 +240,11 @@ def test_existing_media_file_with_other_content_is_never_overwritten(make_instan
     before = target.state()
 
     refused = restore(target, sqlite_archive)
-    assert refused['failed'] and 'media file %s exists with different content' % name in refused['msg']
+    assert refused['failed']
+    [document] = [d for d in source['documents'] if d['id'] == document_id]
+    assert any(line.startswith("%s's document %s: " % (document['user'], document['path']))
+               and line.endswith('in the instance with other content (never overwritten): %s' % name)
+               for line in refused['conflicts']), refused['conflicts']
     assert target.state() == before
 
     result = restore(target, sqlite_archive, on_conflict='skip')
@@ -230,3 +255,41 @@ def test_existing_media_file_with_other_content_is_never_overwritten(make_instan
     assert document_id not in [d['id'] for d in restored['documents']]
     assert len(restored['documents']) == len(source['documents']) - 1
     assert not any(n.startswith('sidecars/') and document_id in n for n in restored['files'])
+
+
+def rename_document(instance, document_id, title):
+    """Rename a document the way Papermerge's own UI does: through its ORM."""
+    instance.manage('shell', '-c', 'from papermerge.core.models import Document; d = Document.objects.get(id=%r); '
+                                   'd.title = %r; d.save()' % (document_id, title))
+
+
+def test_a_document_renamed_since_the_backup_is_told_as_such(make_instance, seeded_sqlite, sqlite_archive):
+    target = make_instance('sqlite')
+    assert not restore(target, sqlite_archive)['failed']
+    document = sorted(target.state()['documents'], key=lambda d: d['path'])[0]
+    path = document['path']
+    rename_document(target, document['id'], 'renamed since.pdf')
+    renamed = target.state()
+
+    refused = restore(target, sqlite_archive)
+    assert refused['failed']
+    expected = "%s's document %s was renamed since the backup: the instance has it as %s" % (
+        document['user'], path, path.rsplit('/', 1)[0] + '/renamed since.pdf')
+    assert expected in refused['conflicts'], refused['conflicts']
+    assert not any('id' in line.split(':')[0] for line in refused['conflicts'])
+    assert target.state() == renamed
+
+
+def test_an_archive_without_a_label_is_confirmed_by_its_file_name(make_instance, seeded_sqlite, tmp_path):
+    archive = own_backup(seeded_sqlite, tmp_path / 'backup_26_11_2026-02_00_00.tar.gz')
+    target = make_instance('sqlite')
+    before = target.state()
+    refused = restore(target, archive, expected_label='docs02')
+    assert refused['failed'] and refused['label'] is None
+    assert refused['msg'].startswith("backup_26_11_2026-02_00_00.tar.gz carries no label (Papermerge's own backups")
+    assert 'set confirm_label: backup_26_11_2026-02_00_00.tar.gz' in refused['msg']
+    assert target.state() == before
+    confirmed = restore(target, archive, expected_label='docs02', confirm_label='backup_26_11_2026-02_00_00.tar.gz',
+                        check=True)
+    assert not confirmed['failed'], confirmed['msg']
+    assert confirmed['label'] is None and confirmed['changed'] is True

@@ -9,6 +9,7 @@ from playbook_run import local_inventory, run_playbook
 # Besides the shared host variables, what each role needs to get as far as its argument spec.
 ROLES = {
     'backup': {},
+    'drill': {},
     'migrate': {},
     'restore': {'papermerge_restore_archive': '/srv/backups/papermerge-docs01-20261126T020000Z-2.1.5.tar.gz'},
 }

@@ -6,6 +6,8 @@ writes nothing, and a second run changes nothing."""
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,12 @@ def test_backup_fetch_verify_rotate(make_instance, tmp_path):
     assert second.ok, second.explain()
     assert second.changed('docs01') == 0, second.changed_tasks('docs01')
     assert listing(host_dir) == sorted([name, name + '.sha256', old_mine[-1]] + old_theirs)
+    # Check mode on the unchanged instance says what the real run says.
+    [reported] = second.results('Report the archive', host='docs01')
+    assert reported['msg'].startswith('Unchanged since %s (' % archive), repr(reported['msg'])
+    checked = run_playbook(PLAYBOOK, inventory, extravars, check=True)
+    assert checked.ok, checked.explain()
+    assert checked.results('Report the archive', host='docs01')[0]['msg'] == reported['msg']
 
 
 def test_failed_copy_fails_the_run_and_keeps_the_archive(make_instance, tmp_path):
@@ -272,3 +280,63 @@ def test_sync_copy_reaches_a_host_the_controller_reaches_only_through_a_jump_hos
     assert 'check that the controller reaches backup01' in failure['msg']
     assert listing(sync_dir) == sorted([name, name + '.sha256', old[-1]])
     assert sha256_of(copy) == result['sha256']
+
+
+# --- messages in the words of the role's user ---------------------------------------------------------------------------
+@pytest.mark.parametrize('settings, message', [
+    ({'papermerge_backup_timeout': '0'},
+     'papermerge_backup_timeout is 0: give the longest time the backup may run, in seconds (21600 is 6 hours).'),
+    ({'papermerge_backup_fetch_dir': 'backups'},
+     'papermerge_backup_fetch_dir is backups: give an absolute path on the controller (or leave it empty for no copy '
+     'there).'),
+    ({'papermerge_backup_sync_host': 'backup99'},
+     'papermerge_backup_sync_host is backup99, which is not a host of the inventory: name one (or leave it empty for '
+     'no copy there).'),
+    (dict(('papermerge_backup_keep_%s' % period, '0') for period in ('last', 'daily', 'weekly', 'monthly')),
+     'papermerge_backup_keep_last, _hourly, _daily, _weekly, _monthly and _yearly are all 0 and '
+     'papermerge_backup_keep_within is empty: rotation would keep nothing. Set one of them above 0 (-1 keeps all), or '
+     'papermerge_backup_rotate: false.'),
+])
+def test_a_wrong_setting_is_named_alone_with_its_value(tmp_path, settings, message):
+    inventory = {'papermerge': {'hosts': {'docs01': {
+        'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3',
+        'papermerge_project_dir': str(tmp_path / 'project'), 'papermerge_venv': str(tmp_path / 'venv')}}}}
+    run = run_playbook(PLAYBOOK, inventory, dict(settings, papermerge_backup_dir=str(tmp_path / 'backups')))
+    assert not run.ok
+    [failure] = run.results('Fail early on a setting the run could not use', host='docs01')
+    assert failure['msg'] == message
+    assert not (tmp_path / 'backups').exists()
+
+
+def test_a_venv_without_papermerge_is_told_as_papermerge_venv(make_instance, tmp_path):
+    # The role's user sets papermerge_venv, never ansible_python_interpreter: the message names what they set.
+    instance = make_instance(seeded=True)
+    plain = tmp_path / 'plain-venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(plain)], check=True)
+    inventory = instance_inventory(instance, 'docs01')
+    inventory['papermerge']['vars']['papermerge_venv'] = str(plain)
+    run = run_playbook(PLAYBOOK, inventory, {'papermerge_backup_dir': str(tmp_path / 'backups'),
+                                             'papermerge_backup_poll_interval': '1'})
+    assert not run.ok
+    [failure] = run.results('Wait for the backup to finish', host='docs01')
+    assert "cannot tell the instance's Papermerge version: papermerge-core is not installed in the Python running " \
+           'the module (%s/bin/python' % plain in failure['msg'], failure['msg']
+    assert failure['msg'].endswith('Point papermerge_venv at the virtualenv Papermerge runs from, or give the '
+                                   'version it runs: papermerge_version (for example 2.1.9)')
+    assert 'ansible_python_interpreter' not in failure['msg']
+
+
+def test_strict_names_the_role_variable(make_instance, tmp_path):
+    instance = make_instance(seeded=True)
+    missing = sorted((instance.media_root / 'docs').rglob('*.pdf'))[0]
+    missing.unlink()
+    run = run_playbook(PLAYBOOK, instance_inventory(instance, 'docs01'), {
+        'papermerge_backup_dir': str(tmp_path / 'backups'),
+        'papermerge_backup_strict': 'true',
+        'papermerge_backup_poll_interval': '1',
+    })
+    assert not run.ok
+    [failure] = run.results('Wait for the backup to finish', host='docs01')
+    assert '(papermerge_backup_strict: true)' in failure['msg'], failure['msg']
+    assert 'or set papermerge_backup_strict: false to archive everything else' in failure['msg']
+    assert not any(name.endswith('.tar.gz') for name in listing(tmp_path / 'backups'))

@@ -22,7 +22,9 @@ Command line (as root), for make targets and Molecule::
 
     python3 tests/support/docker_daemon.py status
     python3 tests/support/docker_daemon.py lease -- COMMAND...   run COMMAND holding a lease
-                                                                   (DOCKER_HOST set for it)
+                                                                   (DOCKER_HOST set for it, and
+                                                                   PAPERMERGE_DOCKER_LEASE: see
+                                                                   DockerDaemon.of_lease())
     python3 tests/support/docker_daemon.py stop                  stop the daemon if unused
 """
 
@@ -45,6 +47,7 @@ DOCKERD = '/usr/sbin/dockerd'
 LABEL_PREFIX = 'papermerge-backup-tests'
 RUN_LABEL = LABEL_PREFIX + '.run'
 PID_LABEL = LABEL_PREFIX + '.pid'
+LEASE_VARIABLE = 'PAPERMERGE_DOCKER_LEASE'
 START_TIMEOUT = 60
 STOP_TIMEOUT = 60
 
@@ -97,7 +100,22 @@ class DockerDaemon:
         self.config_file = self.state_dir / 'daemon.json'
         self.client_config_dir = self.state_dir / 'client-config'
         self.run_id = uuid.uuid4().hex[:8]
+        self.owner_pid = os.getpid()
         self._lease = None
+
+    @classmethod
+    def of_lease(cls):
+        """The daemon as a child of ``lease -- COMMAND`` uses it, without a lease of its own:
+        what it creates carries the lease's run id and process, which outlive the child (each
+        of Molecule's steps is a process of its own), and goes when the lease ends."""
+        run_id, _colon, pid = os.environ.get(LEASE_VARIABLE, '').partition(':')
+        if not run_id or not pid.isdigit():
+            raise DockerError('%s is not set: run this under `python3 tests/support/'
+                              'docker_daemon.py lease -- ...`' % LEASE_VARIABLE)
+        daemon = cls()
+        daemon.run_id = run_id
+        daemon.owner_pid = int(pid)
+        return daemon
 
     @property
     def host(self):
@@ -117,7 +135,7 @@ class DockerDaemon:
 
     def labels(self):
         """{label: value} for everything this run creates: its run id and its process."""
-        return {RUN_LABEL: self.run_id, PID_LABEL: str(os.getpid())}
+        return {RUN_LABEL: self.run_id, PID_LABEL: str(self.owner_pid)}
 
     # -- running the CLI ----------------------------------------------------------------------
     def run(self, args, stdin=None, timeout=600, env=None):
@@ -397,7 +415,9 @@ def main(argv):
     if command == 'lease' and argv[1:2] == ['--'] and argv[2:]:
         daemon.acquire()
         try:
-            return subprocess.call(argv[2:], env=daemon.environment())
+            env = daemon.environment()
+            env[LEASE_VARIABLE] = '%s:%d' % (daemon.run_id, daemon.owner_pid)
+            return subprocess.call(argv[2:], env=env)
         finally:
             daemon.release()
     print(__doc__, file=sys.stderr)

@@ -28,6 +28,7 @@ BUILD_VENV_SCRIPT = SUPPORT_DIR / 'build_papermerge_venv.sh'
 SEED_SCRIPT = DJANGO_SCRIPTS / 'seed.py'
 STATE_SCRIPT = DJANGO_SCRIPTS / 'state.py'
 SMOKE_SCRIPT = DJANGO_SCRIPTS / 'smoke.py'
+DRIFT_SCRIPT = DJANGO_SCRIPTS / 'drift.py'
 SQL_SCRIPT = DJANGO_SCRIPTS / 'sql.py'
 
 # A fixed key keeps instances reproducible; it protects nothing (throwaway test hosts).
@@ -186,6 +187,24 @@ class PapermergeInstance:
         """Run one SQL statement on the instance's database (either engine, in a transaction);
         return its rows as lists (values JSON-converted: uuids and times as strings)."""
         return json.loads(self.run([self.python, SQL_SCRIPT], stdin=statement))
+
+    def add_user(self, username, folder=None, superuser=False):
+        """A user made the way Papermerge makes them (its signal adds .home and .inbox), a superuser as
+        `createsuperuser` makes one when superuser is set, with ``folder``, a folder of theirs in .home, when
+        given."""
+        make = ('User.objects.create_superuser(username=%r, email="admin@example.com", password="x")' if superuser
+                else 'User.objects.create_user(username=%r, password="x")') % username
+        script = 'from papermerge.core.models import Folder, User; user = %s; ' % make
+        if folder:
+            script += 'Folder.objects.create(title=%r, ctype="folder", parent=user.home_folder, user=user); ' % folder
+        self.manage('shell', '-c', script)
+        return self
+
+    def drift(self):
+        """A day of use on a seeded instance (django_scripts/drift.py): renamed, moved and new documents, a new
+        user, folder and tag, a changed email, a stray media file."""
+        self.run_django_script(DRIFT_SCRIPT)
+        return self
 
     def smoke(self):
         """Check the instance still takes everyday writes (new user, folder, document, tag,

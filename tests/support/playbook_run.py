@@ -3,7 +3,8 @@
 ``run_playbook(playbook, inventory, extravars)`` runs ansible-playbook from the development
 venv with the collection loaded from this checkout, the json stdout callback and a private
 ANSIBLE_HOME, and returns a ``PlaybookRun``: the return code, the per-host stats (``ok``,
-``changed``, ``failures``, ...), every task result, and the raw output for failure messages.
+``changed``, ``failures``, ...), every task result, the lines printed before the report (the
+progress lines of papermerge_wait), and the raw output for failure messages.
 Inventory and extra variables are written to files in a private directory (0700), never put
 on a command line.
 """
@@ -28,11 +29,12 @@ def _bare(name):
 class PlaybookRun:
     """What one ansible-playbook run did."""
 
-    def __init__(self, returncode, report, stdout, stderr):
+    def __init__(self, returncode, report, stdout, stderr, lines=()):
         self.returncode = returncode
         self.report = report or {}
         self.stdout = stdout
         self.stderr = stderr
+        self.lines = list(lines)
 
     @property
     def stats(self):
@@ -105,11 +107,21 @@ def run_playbook(playbook, inventory, extravars=None, check=False, limit=None, t
         # A failing playbook is a result to look at, not an exception: see PlaybookRun.ok.
         result = subprocess.run(argv, cwd=str(REPO), env=environment, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, timeout=timeout, check=False)
-    try:
-        report = json.loads(result.stdout)
-    except ValueError:
-        report = None
-    return PlaybookRun(result.returncode, report, result.stdout, result.stderr)
+    lines, report = _split_report(result.stdout)
+    return PlaybookRun(result.returncode, report, result.stdout, result.stderr, lines)
+
+
+def _split_report(stdout):
+    """(lines displayed while the play ran, the json callback's report or None): the report is the
+    last thing printed, an object whose first line is a lone '{' (its own lines are indented)."""
+    lines = stdout.splitlines()
+    starts = [index for index, line in enumerate(lines) if line == '{']
+    for start in starts:
+        try:
+            return lines[:start], json.loads('\n'.join(lines[start:]))
+        except ValueError:
+            continue
+    return lines, None
 
 
 def local_inventory(group='papermerge', hosts=None, **group_vars):

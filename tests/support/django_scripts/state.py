@@ -23,7 +23,7 @@ Shape (every list sorted by the key in brackets; uuids as strings; times ISO 860
         versions [number]: id, number, file_name, size, page_count, lang, short_description,
             text, pages [number]: id, number, page_count, text, lang, norm_doc_title,
                 norm_folder_title, norm_breadcrump, norm_text, image
-    files: {path relative to the media root: sha256, or "symlink:<target>"}
+    files: {path relative to the media root: sha256, or "symlink:<target>"} (but the instance lock file)
     counts: users, groups, tags, folders, documents, versions, pages, tagged_items, files
 """
 
@@ -47,6 +47,11 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+# papermerge.backup's lock file (plugins/module_utils/instance_lock.py): it stays in the media root once a backup
+# or restore has run, holds no data, and Papermerge never reads it.
+INSTANCE_LOCK = '.papermerge-backup-instance.lock'
+
+
 def media_files(media_root):
     """relative path -> sha256 of every regular file; symlinks as 'symlink:<target>'."""
     files = {}
@@ -55,6 +60,8 @@ def media_files(media_root):
         for name in names:
             path = os.path.join(directory, name)
             relative = os.path.relpath(path, media_root)
+            if relative == INSTANCE_LOCK:
+                continue
             if os.path.islink(path):
                 files[relative] = 'symlink:' + os.readlink(path)
             else:

@@ -24,6 +24,7 @@ USER_ID = '1a606e93-b39c-439a-b8dd-8e981cb4d54b'
 DOC_ID = '2b606e93-b39c-439a-b8dd-8e981cb4d54b'
 PDF = 'docs/user_%s/document_%s/v1/a.pdf' % (USER_ID, DOC_ID)
 SVG = 'sidecars/user_%s/document_%s/v1/pages//000001/000001_ocr.svg' % (USER_ID, DOC_ID)
+SIDECARS = 'sidecars/user_%s/document_%s/v1' % (USER_ID, DOC_ID)  # the version's sidecar folder: any file may be there
 
 
 def backup_dict():
@@ -69,10 +70,10 @@ def standard_members(backup=None):
             _special('alice/.home/a.pdf', tarfile.SYMTYPE, '../../' + PDF)]
 
 
-def with_manifest(members):
+def with_manifest(members, label=None):
     """members plus the manifest papermerge_backup's writer makes for them."""
     stream = io.BytesIO()
-    writer = manifest_format.ManifestWriter(stream, '2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {})
+    writer = manifest_format.ManifestWriter(stream, '2.1.5', '2026-11-26T02:00:00Z', 'sqlite', {}, {}, label=label)
     for info, data in members:
         if info.isreg():
             content = data.getvalue()
@@ -118,6 +119,10 @@ def test_reads_papermerge_style_archive_and_stages_files(tmp_path):
     path = build(tmp_path / 'a.tar.gz', standard_members()[1:] + standard_members()[:1])
     contents = read(path, tmp_path)
     assert sorted(contents.files) == sorted([PDF, normalize_member_name(SVG)])
+    # backup.json came last: nothing is staged before every file is known to be one it names
+    assert contents.staging_deferred and contents.files[PDF].staged is None
+    assert sorted(os.listdir(str(tmp_path / 'stage'))) == ['.backup.json']
+    archive_reader.stage_second_pass(str(path), contents, str(tmp_path / 'stage'))
     staged = contents.files[PDF].staged
     with open(staged, 'rb') as handle:
         assert handle.read() == b'%PDF-1.4 a'
@@ -274,8 +279,7 @@ def test_backup_json_counts_and_paths(tmp_path):
 def test_missing_version_files_are_listed(tmp_path):
     members = [m for m in standard_members() if m[0].name != PDF]
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
-    loaded = backup_json.load(contents.backup_json)
-    assert archive_reader.missing_version_files(contents, loaded) == [PDF]
+    assert contents.backup.media.missing(contents.files) == [PDF]
 
 
 def test_check_mode_style_read_stages_nothing(tmp_path):
@@ -296,7 +300,8 @@ def test_streamed_backup_json_equals_json_loads_whatever_the_chunk_size(tmp_path
     spool = tmp_path / 'b.json'
     spool.write_text(json.dumps(data, indent=chunk % 3 or None, ensure_ascii=False))
     loaded = backup_json.load(str(spool))
-    assert loaded.version == '2.1.5' and loaded.extra == {'groups': data['groups'], 'count': 1234567890}
+    # keys the restore does not use ('count') are read within their bounds and dropped
+    assert loaded.version == '2.1.5' and loaded.extra == {'groups': data['groups']}
     assert [u['username'] for u in loaded.users] == ['alice', 'bob']
     assert 'nodes' not in loaded.users[0]
     assert list(loaded.iter_nodes()) == [(0, node) for node in data['users'][0]['nodes']]
@@ -312,23 +317,24 @@ def test_malformed_streams_are_refused(tmp_path, text):
 
 
 def test_a_file_cannot_also_be_a_folder(tmp_path):
-    members = standard_members() + [_file(PDF + '/inner', b'x')]
+    members = standard_members() + [_file(SIDECARS + '/x', b'y'), _file(SIDECARS + '/x/inner', b'x')]
     with pytest.raises(PapermergeBackupError, match='below the file member'):
         read(build(tmp_path / 'a.tar.gz', members), tmp_path)
 
 
 def test_a_folder_cannot_also_be_a_file(tmp_path):
-    members = standard_members() + [_file('docs/x/inner', b'x'), _file('docs/x', b'y')]
-    with pytest.raises(PapermergeBackupError, match="'docs/x' is unsafe"):
+    members = standard_members() + [_file(SIDECARS + '/x/inner', b'x'), _file(SIDECARS + '/x', b'y')]
+    with pytest.raises(PapermergeBackupError, match="'%s/x' is unsafe" % SIDECARS):
         read(build(tmp_path / 'a.tar.gz', members), tmp_path)
 
 
 def test_files_larger_than_a_chunk_are_staged_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(archive_format, 'CHUNK_SIZE', 7)
     data = bytes(range(256)) * 3
-    members = standard_members() + [_file('docs/big/file.bin', data), _file('docs/big/small', b'abc')]
+    big, small = SIDECARS + '/big/file.bin', SIDECARS + '/big/small'
+    members = standard_members() + [_file(big, data), _file(small, b'abc')]
     contents = read(build(tmp_path / 'a.tar.gz', members), tmp_path)
-    for name, content in (('docs/big/file.bin', data), ('docs/big/small', b'abc')):
+    for name, content in ((big, data), (small, b'abc')):
         with open(contents.files[name].staged, 'rb') as handle:
             assert handle.read() == content
         assert oct(os.stat(contents.files[name].staged).st_mode & 0o777) == oct(staging.STAGED_MODE)
@@ -439,7 +445,7 @@ def test_many_files_are_staged_in_batches_between_streamed_ones(tmp_path, monkey
     files = {}
     for number in range(20):  # small files (batched) with a large one (streamed) now and then
         size = 200 if number % 7 == 3 else 10
-        files['docs/d%02d/f%02d' % (number // 4, number)] = bytes([number]) * size
+        files['%s/d%02d/f%02d' % (SIDECARS, number // 4, number)] = bytes([number]) * size
     members = standard_members()
     for name, data in sorted(files.items()):
         info, stream = _file(name, data)
@@ -452,3 +458,36 @@ def test_many_files_are_staged_in_batches_between_streamed_ones(tmp_path, monkey
             assert handle.read() == data
         assert os.stat(member.staged).st_mtime == 1700000000 + len(data)
         assert member.sha256 == hashlib.sha256(data).hexdigest()
+
+
+# --- the label: which host an archive comes from ----------------------------------------------------------------------
+@pytest.mark.parametrize('name, label, expected', [
+    ('papermerge-docs01.example.com-20261126T020000Z-2.1.5.tar.gz', None, 'docs01.example.com'),  # 0.1.0: the name
+    ('renamed.tar.gz', 'docs02', 'docs02'),                                                          # the manifest
+    ('papermerge-docs01-20261126T020000Z-2.1.5.tar.gz', 'docs02', 'docs02'),                          # the manifest wins
+    ('renamed.tar.gz', None, None),                                                                  # none to tell
+])
+def test_the_label_comes_from_the_manifest_else_the_generated_name(tmp_path, name, label, expected):
+    path = build(tmp_path / name, with_manifest(standard_members(), label=label))
+    assert open_(path, tmp_path).label == expected
+
+
+def test_papermerge_own_archives_carry_no_label(tmp_path):
+    path = build(tmp_path / 'backup_26_11_2026-02_00_00.tar.gz', standard_members())
+    assert open_(path, tmp_path).label is None
+
+
+def test_reading_tells_progress_the_files_and_archive_bytes_read(tmp_path):
+    from ansible_collections.papermerge.backup.plugins.module_utils.progress import Progress
+
+    path = build(tmp_path / 'a.tar.gz', standard_members())
+    heard = []
+
+    class Listener(Progress):
+        def update(self, files, done_bytes):
+            heard.append((files, done_bytes))
+
+    archive_reader.open_archive(str(path), spool_dir=str(tmp_path), progress=Listener(None, 'restore'))
+    assert heard[0] == (0, heard[0][1]) and heard[-1][0] == 2
+    assert [files for files, _bytes in heard] == sorted(files for files, _bytes in heard)
+    assert heard[-1][1] <= path.stat().st_size

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ansible_collections.papermerge.backup.plugins.module_utils import backup, checksum_file, destination
+from ansible_collections.papermerge.backup.plugins.module_utils import backup, checksum_file, destination, papermerge_version
 from ansible_collections.papermerge.backup.plugins.module_utils.errors import PapermergeBackupError
 from ansible_collections.papermerge.backup.plugins.module_utils.naming import archive_name
 
@@ -115,3 +115,15 @@ def test_recorded_sha256_trusts_only_a_well_formed_checksum_file_written_after_t
     assert checksum_file.recorded_sha256(str(archive)) == digest  # older than the archive: computed
     sidecar.write_text('garbage')
     assert checksum_file.recorded_sha256(str(archive)) == digest
+
+
+def test_a_version_that_cannot_be_found_is_refused_naming_the_variable_that_gives_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    (tmp_path / 'archives').mkdir()
+    with pytest.raises(PapermergeBackupError) as raised:
+        backup.run_backup(dict(project_dir=str(tmp_path), dest=str(tmp_path / 'archives') + '/'))
+    message = str(raised.value)
+    assert "cannot tell the instance's Papermerge version" in message
+    assert '%s/papermerge/core/version.py' % tmp_path in message
+    assert 'papermerge_version\u27e9 (for example 2.1.9)' in message  # a setting() marker: main() names it
+    assert not any((tmp_path / 'archives').iterdir())

@@ -200,6 +200,39 @@ def test_papermerge_version_of_the_running_python_comes_first(tmp_path, monkeypa
     assert papermerge_version.find_papermerge_version(str(tmp_path)) == '2.1.4'
 
 
+def _source_tree(project, text):
+    write(project / 'papermerge' / 'core' / 'version.py', text)
+    # The package's __init__ runs git when imported: reading the version must never import it.
+    write(project / 'papermerge' / '__init__.py', 'raise SystemExit("papermerge was imported")\n')
+
+
+@pytest.mark.parametrize('text', ['__version__ = "2.1.9"\n', "# comment\n__version__='2.1.8'  \n"])
+def test_papermerge_version_from_the_source_tree_of_the_official_image(project, monkeypatch, text):
+    """/app/papermerge/core/version.py, with no dist-info anywhere (the official Docker images)."""
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    _source_tree(project, text)
+    _fake_venv(project / 'venv', '2.1.5')  # a venv in the project does not win over the app's own source
+    assert papermerge_version.find_papermerge_version(str(project)) == text.split('=')[1].strip().strip('\'"')
+
+
+def test_papermerge_version_of_the_running_python_wins_over_the_source_tree(project, monkeypatch):
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: '2.1.5')
+    _source_tree(project, '__version__ = "2.1.9"\n')
+    assert papermerge_version.find_papermerge_version(str(project)) == '2.1.5'
+
+
+@pytest.mark.parametrize('text', ['VERSION = "2.1.9"\n', '__version__ = get_version()\n', b'\xff\xfe'])
+def test_a_version_file_without_a_plain_version_is_not_a_version(project, monkeypatch, text):
+    monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
+    path = project / 'papermerge' / 'core' / 'version.py'
+    path.parent.mkdir(parents=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    assert papermerge_version.find_papermerge_version(str(project)) is None
+
+
 def test_papermerge_version_not_found_is_none(tmp_path, monkeypatch):
     monkeypatch.setattr(papermerge_version, 'installed_version', lambda: None)
     assert papermerge_version.find_papermerge_version(str(tmp_path / 'project')) is None

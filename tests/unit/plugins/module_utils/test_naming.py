@@ -20,6 +20,7 @@ from ansible_collections.papermerge.backup.plugins.module_utils.naming import (
     compile_pattern,
     default_label,
     format_time,
+    host_label,
     parse_archive_name,
     validate_label,
 )
@@ -166,6 +167,29 @@ def test_archive_name_refuses_a_version_it_could_not_parse_back(version):
 def test_default_label(hostname, label):
     assert default_label(hostname) == label
     validate_label(default_label(hostname))
+
+
+@pytest.mark.parametrize('hostname, label', [
+    ('docs01', 'docs01'),
+    ('docs01.example.com', 'docs01.example.com'),   # the inventory hostname as it is: FQDNs and case kept
+    ('Docs01', 'Docs01'),
+    ('docs 01', 'docs-01'),
+    ('pm@docs01:2222', 'pm-docs01-2222'),
+    ('b\u00fcro', 'b-ro'),
+    ('fe80::1', 'fe80-1'),
+    ('.hidden-', 'hidden'),
+    ('h' * 70, 'h' * 64),
+    ('a' * 63 + '.b', 'a' * 63),                   # cut where it leaves no '.' or '-' at the end
+])
+def test_host_label_is_the_inventory_hostname_made_a_label(hostname, label):
+    assert host_label(hostname) == label
+    assert validate_label(host_label(hostname)) == label
+
+
+@pytest.mark.parametrize('hostname', ['', '...', '\u00e4\u00f6\u00fc', None])
+def test_host_label_refuses_a_hostname_with_nothing_usable(hostname):
+    with pytest.raises(PapermergeBackupError, match='set papermerge_backup_label for this host'):
+        host_label(hostname)
 
 
 def test_format_time_is_iso_utc_with_z():

@@ -133,7 +133,7 @@ def fields(width):
 def test_a_numeric_field_accepted_means_the_same_number_to_tarfile(what_and_raw):
     what, raw = what_and_raw
     try:
-        value = tar_reader._number(raw, what, 0, tar_reader.NUMBER_MAX)
+        value = tar_reader.header_number(raw, what, 0, tar_reader.NUMBER_MAX)
     except TarFormatError:
         return
     assert value >= 0
@@ -142,12 +142,12 @@ def test_a_numeric_field_accepted_means_the_same_number_to_tarfile(what_and_raw)
 
 @given(st.integers(0, 8 ** 11 - 1), st.sampled_from(sorted(FORMATS)))
 def test_every_octal_number_tarfile_writes_is_read_back(value, tar_format):
-    assert tar_reader._number(tarfile.itn(value, 12, FORMATS[tar_format]), 'size', 0, tar_reader.SIZE_MAX) == value
+    assert tar_reader.header_number(tarfile.itn(value, 12, FORMATS[tar_format]), 'size', 0, tar_reader.SIZE_MAX) == value
 
 
 @given(st.integers(8 ** 11, tar_reader.SIZE_MAX))
 def test_every_base_256_number_gnu_tar_writes_is_read_back(value):
-    assert tar_reader._number(tarfile.itn(value, 12, tarfile.GNU_FORMAT), 'size', 0, tar_reader.SIZE_MAX) == value
+    assert tar_reader.header_number(tarfile.itn(value, 12, tarfile.GNU_FORMAT), 'size', 0, tar_reader.SIZE_MAX) == value
 
 
 pax_numbers = st.one_of(st.integers(0, 10 ** 30).map(lambda value: str(value).encode()),
@@ -157,13 +157,13 @@ pax_numbers = st.one_of(st.integers(0, 10 ** 30).map(lambda value: str(value).en
 @given(pax_numbers)
 def test_a_pax_number_accepted_means_the_same_number_to_tarfile(raw):
     try:
-        value = tar_reader._pax_integer(raw, 'size', 0, tar_reader.SIZE_MAX)
+        value = tar_reader.pax_integer(raw, 'size', 0, tar_reader.SIZE_MAX)
     except TarFormatError:
         assert not (raw.isdigit() and int(raw) <= tar_reader.SIZE_MAX)  # plain digits within the bound pass
         return
     assert value == int(raw.decode()) >= 0
     try:
-        time = tar_reader._pax_time(raw, 'mtime', 0)
+        time = tar_reader.pax_time(raw, 'mtime', 0)
     except TarFormatError:
         return
     assert time == float(raw.decode()) >= 0
